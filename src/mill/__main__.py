@@ -1,0 +1,3 @@
+from mill.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""`mill <noun> <verb>`: a thin layer over the HTTP client."""

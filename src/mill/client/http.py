@@ -1,0 +1,142 @@
+"""MillClient: a thin, typed wrapper over the REST API. Translates every HTTP failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from mill.errors import MillError, ServerUnavailableError, error_from_envelope
+
+__all__ = ["MillClient"]
+
+_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+
+
+class MillClient:
+    def __init__(self, base_url: str, token: str | None = None, workspace: str = "default") -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self.workspace = workspace
+        self._http = httpx.Client(base_url=self.base_url + "/api/v1", headers=headers, timeout=_TIMEOUT)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # Plumbing -----------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(
+                f"cannot reach the Mill server at {self.base_url}: {exc}",
+                hint="is it running? `mill server status` tells; MILL_URL points at another server",
+            ) from exc
+        _raise_for(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def ws(self, suffix: str = "") -> str:
+        return f"/workspaces/{quote(self.workspace, safe='')}{suffix}"
+
+    # Workspaces ---------------------------------------------------------------------
+    def list_workspaces(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/workspaces")
+        return result
+
+    def create_workspace(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/workspaces", json=body)
+        return result
+
+    def show_workspace(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/workspaces/{quote(name, safe='')}")
+        return result
+
+    def delete_workspace(self, name: str) -> None:
+        self.request("DELETE", f"/workspaces/{quote(name, safe='')}")
+
+    # Computes -----------------------------------------------------------------------
+    def list_computes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/computes"))
+        return result
+
+    def create_compute(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", self.ws("/computes"), json=body)
+        return result
+
+    def show_compute(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", self.ws(f"/computes/{quote(name, safe='')}"))
+        return result
+
+    def delete_compute(self, name: str) -> None:
+        self.request("DELETE", self.ws(f"/computes/{quote(name, safe='')}"))
+
+    # Uploads ------------------------------------------------------------------------
+    def missing_blobs(self, digests: list[str]) -> list[str]:
+        result = self.request("POST", self.ws("/blobs/missing"), json={"digests": digests})
+        return list(result["missing"])
+
+    def put_blob(self, digest: str, chunks: Iterator[bytes]) -> None:
+        self.request("PUT", self.ws(f"/blobs/{digest}"), content=chunks)
+
+    def create_snapshot(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", self.ws("/snapshots"), json=manifest)
+        return result
+
+    def upload_data(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", self.ws("/uploads"), json=manifest)
+        return result
+
+    # Jobs ---------------------------------------------------------------------------
+    def create_job(self, spec: dict[str, Any], validate_only: bool = False) -> dict[str, Any]:
+        params = {"validate_only": "true"} if validate_only else None
+        result: dict[str, Any] = self.request("POST", self.ws("/jobs"), json=spec, params=params)
+        return result
+
+    def show_job(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", self.ws(f"/jobs/{quote(name, safe='')}"))
+        return result
+
+    def list_jobs(self, **params: Any) -> list[dict[str, Any]]:
+        clean = {k: v for k, v in params.items() if v not in (None, False)}
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/jobs"), params=clean)
+        return result
+
+    def job_action(self, name: str, action: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", self.ws(f"/jobs/{quote(name, safe='')}/{action}"))
+        return result
+
+    def stream_logs(self, name: str, file: str, offset: int = 0, follow: bool = True) -> Iterator[bytes]:
+        """Log bytes from ``offset``; with ``follow`` until the job ends."""
+        params = {"file": file, "offset": offset, "follow": "true" if follow else "false"}
+        url = self.ws(f"/jobs/{quote(name, safe='')}/logs")
+        yield from self._stream("GET", url, params=params, timeout=httpx.Timeout(None, connect=5.0))
+
+    def download_output(self, name: str, output: str) -> Iterator[bytes]:
+        url = self.ws(f"/jobs/{quote(name, safe='')}/outputs/{quote(output, safe='')}/archive")
+        yield from self._stream("GET", url, timeout=httpx.Timeout(None, connect=5.0))
+
+    def _stream(self, method: str, url: str, **kwargs: Any) -> Iterator[bytes]:
+        try:
+            with self._http.stream(method, url, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _raise_for(response)
+                yield from response.iter_bytes()
+        except httpx.TransportError as exc:
+            raise ServerUnavailableError(f"lost the connection to {self.base_url}: {exc}") from exc
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        envelope = response.json()
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict) and "code" in envelope:
+        raise error_from_envelope(envelope, response.status_code)
+    raise MillError(f"server answered HTTP {response.status_code}: {response.text[:200]}")

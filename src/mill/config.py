@@ -1,0 +1,75 @@
+"""Settings: the only place that reads environment variables.
+
+Nothing reads the environment at import time; callers build a :class:`Settings` with
+:meth:`Settings.from_env` at the edge (CLI entry point, server start) and pass it on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7878
+DEFAULT_WORKSPACE = "default"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Mill keeps its state and how the CLI finds the control plane."""
+
+    home: Path
+    database_url: str
+    workspace: str = DEFAULT_WORKSPACE
+    url: str | None = None  # MILL_URL: talk to this (remote) server instead of our own
+    token: str | None = None  # MILL_TOKEN: bearer token for the server
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("MILL_HOME") or Path.home() / ".mill").expanduser().resolve()
+        database_url = env.get("MILL_DATABASE_URL") or f"sqlite:///{home / 'mill.db'}"
+        port_text = env.get("MILL_PORT")
+        return cls(
+            home=home,
+            database_url=database_url,
+            workspace=env.get("MILL_WORKSPACE") or DEFAULT_WORKSPACE,
+            url=(env.get("MILL_URL") or None),
+            token=(env.get("MILL_TOKEN") or None),
+            port=int(port_text) if port_text and port_text.isdigit() else DEFAULT_PORT,
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    # Paths under the home folder -------------------------------------------------
+    @property
+    def server_file(self) -> Path:
+        """Address, pid and identity of the server serving this home."""
+        return self.home / "server.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "server.pid"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def server_log(self) -> Path:
+        return self.log_dir / "server.log"
+
+    @property
+    def identity_file(self) -> Path:
+        """A random id for this home, so a client never talks to another home's server."""
+        return self.home / "home.json"
+
+    def workspace_root(self, workspace: str) -> Path:
+        return self.home / "workspaces" / workspace

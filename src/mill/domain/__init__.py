@@ -1,0 +1,1 @@
+"""Entities and state machines. No I/O, no imports from outer layers."""

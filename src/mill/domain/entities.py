@@ -1,0 +1,84 @@
+"""The entities the services work with, independent of tables and wire formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mill.domain.status import JobStatus
+
+__all__ = ["Compute", "Datastore", "Job", "StatusChange", "Workspace"]
+
+
+@dataclass
+class Workspace:
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    id: int | None = None
+
+
+@dataclass
+class Datastore:
+    workspace: str
+    name: str
+    type: str
+    config: dict[str, Any] = field(default_factory=dict)
+    is_default: bool = False
+    created_at: float = 0.0
+
+
+@dataclass
+class Compute:
+    workspace: str
+    name: str
+    type: str
+    max_instances: int
+    description: str | None = None
+    created_at: float = 0.0
+
+
+@dataclass
+class StatusChange:
+    status: JobStatus
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "at": self.at}
+
+
+@dataclass
+class Job:
+    """A job as the services see it. ``spec`` is the validated CommandJob as JSON."""
+
+    workspace: str
+    name: str
+    type: str
+    spec: dict[str, Any]
+    compute: str
+    experiment_name: str
+    status: JobStatus = JobStatus.NOT_STARTED
+    display_name: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    slots: int = 1
+    created_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    history: list[StatusChange] = field(default_factory=list)
+    exit_code: int | None = None
+    error: dict[str, Any] | None = None
+    handle: dict[str, Any] | None = None  # the runner's process handle (pid, start time)
+    run_dir: str | None = None
+    snapshot_id: str | None = None
+    callback_token_hash: str | None = None
+    archived: bool = False
+    id: int | None = None
+
+    def status_at(self, status: JobStatus) -> float | None:
+        for change in self.history:
+            if change.status == status:
+                return change.at
+        return None

@@ -1,0 +1,1 @@
+"""The control plane: FastAPI app factory, routers and the server process."""

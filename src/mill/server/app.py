@@ -1,0 +1,116 @@
+"""The FastAPI app: REST API under /api/v1, /healthz, one JSON error envelope."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mill import __version__
+from mill.errors import AuthError, MillError, SpecError, SpecIssue
+from mill.services import scheduler as scheduler_module
+from mill.services import workspaces
+from mill.services.context import Context
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("mill.server")
+
+# Paths that answer without the server token: liveness, and job callbacks (own token).
+_OPEN_PATHS = ("/healthz", "/api/v1/runtime/")
+
+
+def create_app(ctx: Context, *, token: str | None = None, home_id: str = "", run_loops: bool = True) -> FastAPI:
+    """Build the app. ``run_loops=False`` leaves the scheduler off (tests drive it by hand)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.store.migrate()
+        workspaces.ensure_default(ctx)
+        sched = scheduler_module.Scheduler(ctx)
+        if run_loops:
+            summary = scheduler_module.recover(ctx)
+            log.info("recovered jobs: %s", summary)
+            sched.start()
+        try:
+            yield
+        finally:
+            if run_loops:
+                sched.stop()
+
+    app = FastAPI(
+        title="Mill control plane",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.home_id = home_id
+
+    @app.middleware("http")
+    async def check_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if token and not request.url.path.startswith(_OPEN_PATHS):
+            header = request.headers.get("authorization", "")
+            given = header[7:] if header.lower().startswith("bearer ") else ""
+            if not given or not hmac.compare_digest(given.encode(), token.encode()):
+                return _envelope(AuthError("missing or wrong token", hint="set MILL_TOKEN"))
+        return await call_next(request)
+
+    @app.exception_handler(MillError)
+    async def mill_error(_request: Request, exc: MillError) -> JSONResponse:
+        return _envelope(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [
+            SpecIssue(
+                str(e.get("msg", "invalid")),
+                field=".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+            )
+            for e in exc.errors()
+        ]
+        return _envelope(SpecError(issues))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"code": code, "message": str(exc.detail), "hint": None, "details": {}},
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return JSONResponse(
+            {
+                "code": "internal",
+                "message": "internal server error; the server log has the details",
+                "hint": None,
+                "details": {},
+            },
+            status_code=500,
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "home_id": home_id}
+
+    from mill.server.routes import computes, jobs, runtime, uploads, workspaces as ws_routes
+
+    for module in (ws_routes, computes, uploads, jobs, runtime):
+        app.include_router(module.router, prefix="/api/v1")
+    return app
+
+
+def _envelope(exc: MillError) -> JSONResponse:
+    return JSONResponse(exc.to_envelope(), status_code=exc.http_status)

@@ -1,0 +1,1 @@
+"""Use cases, one module per noun. The only callers of the store and the adapters."""

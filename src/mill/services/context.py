@@ -1,0 +1,37 @@
+"""The services' shared context: settings, store, runner and where files live."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mill.compute.base import Runner
+from mill.config import Settings
+from mill.store import SqlStore
+from mill.storage.blobs import BlobStore
+
+__all__ = ["Context"]
+
+
+@dataclass
+class Context:
+    """Everything a service needs, passed explicitly (no module globals)."""
+
+    settings: Settings
+    store: SqlStore
+    runner: Runner
+    server_url: str = ""  # this control plane's own address, for job callbacks
+    wakeup: threading.Event = field(default_factory=threading.Event)  # nudges the scheduler
+
+    def workspace_root(self, workspace: str) -> Path:
+        return self.settings.workspace_root(workspace)
+
+    def blobs(self, workspace: str) -> BlobStore:
+        return BlobStore(self.workspace_root(workspace) / "blobs")
+
+    def manifests_dir(self, workspace: str) -> Path:
+        return self.workspace_root(workspace) / "snapshots"
+
+    def run_dir(self, workspace: str, job_name: str) -> Path:
+        return self.workspace_root(workspace) / "runs" / job_name

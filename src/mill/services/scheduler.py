@@ -1,0 +1,153 @@
+"""The scheduler and supervisor: one reconciling loop on the control plane.
+
+Each pass (on a nudge, or every half second) it
+1. queues new jobs,
+2. starts queued jobs in submission order while their compute has free slots (strict
+   first-in-first-out per compute: a job that does not fit holds back the ones behind it),
+3. watches started jobs: a job whose process is gone is settled from its result file, or
+   failed with a reason, so no job stays Running forever.
+The loop holds no state of its own: everything is read from the store, so a restarted
+control plane simply carries on (re-adopting live job processes, see :func:`recover`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from mill.compute.base import ProcessHandle
+from mill.domain.entities import Job
+from mill.domain.status import ACTIVE, JobStatus
+from mill.errors import MillError
+from mill.services import computes, jobs
+from mill.services.context import Context
+from mill.services.launch import build_plan, new_token
+
+__all__ = ["Scheduler", "recover"]
+
+log = logging.getLogger("mill.scheduler")
+
+_TICK_SECONDS = 0.5
+
+
+class Scheduler:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mill-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.ctx.wakeup.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.ctx.wakeup.wait(_TICK_SECONDS)
+            self.ctx.wakeup.clear()
+            try:
+                self.tick()
+            except Exception:  # the loop must survive anything one pass meets
+                log.exception("scheduler pass failed")
+
+    def tick(self) -> None:
+        self._queue_new()
+        self._start_queued()
+        self._supervise()
+
+    def _queue_new(self) -> None:
+        for job in self.ctx.store.jobs_in([JobStatus.NOT_STARTED]):
+            self.ctx.store.transition(_id(job), JobStatus.QUEUED)
+
+    def _start_queued(self) -> None:
+        used = self.ctx.store.active_slots()
+        blocked: set[tuple[str, str]] = set()
+        for job in self.ctx.store.jobs_in([JobStatus.QUEUED]):
+            key = (job.workspace, job.compute)
+            if key in blocked:
+                continue
+            try:
+                limit = computes.resolve(self.ctx, job.workspace, job.compute).max_instances
+            except MillError as exc:  # the compute was deleted while the job waited
+                self._fail(job, f"cannot start: {exc.message}")
+                continue
+            if used.get(key, 0) + job.slots > limit:
+                blocked.add(key)
+                continue
+            if self._launch(job):
+                used[key] = used.get(key, 0) + job.slots
+
+    def _launch(self, job: Job) -> bool:
+        token, token_hash = new_token()
+        run_dir = self.ctx.run_dir(job.workspace, job.name)
+        try:
+            plan = build_plan(self.ctx, job, token)
+        except MillError as exc:
+            self._fail(job, f"cannot start: {exc.message}")
+            return False
+        # Record the token before the process can call back with it.
+        moved = self.ctx.store.transition(
+            _id(job), JobStatus.PREPARING, callback_token_hash=token_hash, run_dir=str(run_dir)
+        )
+        if moved is None:  # canceled in the meantime
+            return False
+        try:
+            handle = self.ctx.runner.launch(plan, run_dir)
+        except OSError as exc:
+            self._fail(job, f"could not start the job process: {exc}")
+            return False
+
+        def record(j: Job) -> bool:
+            j.handle = handle.to_dict()
+            return True
+
+        self.ctx.store.update_job(_id(job), record)
+        log.info("started job %s (pid %s)", job.name, handle.pid)
+        return True
+
+    def _supervise(self) -> None:
+        for job in self.ctx.store.jobs_in(ACTIVE):
+            if not job.handle:
+                continue  # being launched right now
+            if self.ctx.runner.is_alive(ProcessHandle.from_dict(job.handle)):
+                continue
+            jobs.finish_from_result(
+                self.ctx,
+                job,
+                JobStatus.FAILED,
+                f"the job process (pid {job.handle.get('pid')}) ended without reporting a result",
+            )
+
+    def _fail(self, job: Job, reason: str) -> None:
+        self.ctx.store.transition(
+            _id(job), JobStatus.FAILED, error={"code": "SystemError", "message": reason}
+        )
+
+
+def recover(ctx: Context) -> dict[str, int]:
+    """On start: re-adopt job processes that are still alive, settle the ones that are gone."""
+    adopted = settled = 0
+    for job in ctx.store.jobs_in(ACTIVE):
+        handle = ProcessHandle.from_dict(job.handle) if job.handle else None
+        if handle is not None and ctx.runner.is_alive(handle):
+            adopted += 1
+            log.info("re-adopted job %s (pid %s)", job.name, handle.pid)
+            continue
+        pid = handle.pid if handle else "unknown"
+        jobs.finish_from_result(
+            ctx,
+            job,
+            JobStatus.FAILED,
+            f"the control plane restarted and the job process (pid {pid}) was no longer running",
+        )
+        settled += 1
+    return {"adopted": adopted, "settled": settled, "at": int(time.time())}
+
+
+def _id(job: Job) -> int:
+    assert job.id is not None  # jobs read from the store always have an id
+    return job.id

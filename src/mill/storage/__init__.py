@@ -1,0 +1,1 @@
+"""Storage: content-addressed blobs, code snapshots and datastore paths."""
