@@ -74,4 +74,3 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-

@@ -9,7 +9,12 @@ from mill.cli.output import emit
 
 __all__ = ["compute"]
 
-_COLUMNS = (("Name", "name"), ("Type", "type"), ("MaxInstances", "max_instances"), ("State", "provisioning_state"))
+_COLUMNS = (
+    ("Name", "name"),
+    ("Type", "type"),
+    ("MaxInstances", "max_instances"),
+    ("State", "provisioning_state"),
+)
 
 
 @click.group()
@@ -20,13 +25,25 @@ def compute() -> None:
 @compute.command("create")
 @click.option("-n", "--name", required=True)
 @click.option("--type", "type_", default="local", show_default=True)
-@click.option("--max-instances", type=int, default=1, show_default=True,
-              help="How many job instances run at once on this compute.")
+@click.option(
+    "--max-instances",
+    type=int,
+    default=1,
+    show_default=True,
+    help="How many job instances run at once on this compute.",
+)
 @click.option("--description", default=None)
 @workspace_option
 @output_options
-def create_cmd(name: str, type_: str, max_instances: int, description: str | None, workspace: str,
-               output: str | None, query: str | None) -> None:
+def create_cmd(
+    name: str,
+    type_: str,
+    max_instances: int,
+    description: str | None,
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
     """Create a named compute."""
     body = {"name": name, "type": type_, "max_instances": max_instances, "description": description}
     emit(connect(workspace).create_compute(body), output, query)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -23,6 +24,7 @@ _COLUMNS = (
     ("Created", "creation_context.created_at"),
 )
 _LOG_FILE = "user_logs/std_log.txt"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -30,22 +32,44 @@ def job() -> None:
     """Jobs: run Azure ML command-job YAML on this machine."""
 
 
-def _file_options(func):  # type: ignore[no-untyped-def]
-    func = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
-                        help="Override a field of the YAML, e.g. --set inputs.lr=0.1 (repeatable).")(func)
-    func = click.option("-n", "--name", default=None, help="Job name (default: a generated one).")(func)
-    func = click.option("-f", "--file", "file_", required=True, type=click.Path(dir_okay=False),
-                        help="Job YAML file.")(func)
+def _file_options(func: F) -> F:
+    func = click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="PATH=VALUE",
+        help="Override a field of the YAML, e.g. --set inputs.lr=0.1 (repeatable).",
+    )(func)
+    func = click.option("-n", "--name", default=None, help="Job name (default: a generated one).")(
+        func
+    )
+    func = click.option(
+        "-f",
+        "--file",
+        "file_",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Job YAML file.",
+    )(func)
     return func
 
 
 @job.command("create")
 @_file_options
-@click.option("-s", "--stream", is_flag=True, help="Stream the logs; exit non-zero unless the job completes.")
+@click.option(
+    "-s", "--stream", is_flag=True, help="Stream the logs; exit non-zero unless the job completes."
+)
 @workspace_option
 @output_options
-def create_cmd(file_: str, name: str | None, overrides: tuple[str, ...], stream: bool, workspace: str,
-               output: str | None, query: str | None) -> None:
+def create_cmd(
+    file_: str,
+    name: str | None,
+    overrides: tuple[str, ...],
+    stream: bool,
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
     """Submit a job from a YAML file."""
     client = connect(workspace)
     created = client.create_job(_prepare(client, file_, name, overrides))
@@ -59,8 +83,14 @@ def create_cmd(file_: str, name: str | None, overrides: tuple[str, ...], stream:
 @_file_options
 @workspace_option
 @output_options
-def validate_cmd(file_: str, name: str | None, overrides: tuple[str, ...], workspace: str,
-                 output: str | None, query: str | None) -> None:
+def validate_cmd(
+    file_: str,
+    name: str | None,
+    overrides: tuple[str, ...],
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
     """Check a job YAML (and what it refers to) without running it."""
     client = connect(workspace)
     result = client.create_job(_prepare(client, file_, name, overrides), validate_only=True)
@@ -85,8 +115,16 @@ def show_cmd(name: str, workspace: str, output: str | None, query: str | None) -
 @click.option("-r", "--max-results", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @workspace_option
 @output_options
-def list_cmd(experiment_name: str | None, status: str | None, include_archived: bool, archived_only: bool,
-             max_results: int, workspace: str, output: str | None, query: str | None) -> None:
+def list_cmd(
+    experiment_name: str | None,
+    status: str | None,
+    include_archived: bool,
+    archived_only: bool,
+    max_results: int,
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
     """List jobs, newest first."""
     jobs = connect(workspace).list_jobs(
         experiment_name=experiment_name,
@@ -135,12 +173,21 @@ def restore_cmd(name: str, workspace: str) -> None:
 
 @job.command("download")
 @click.option("-n", "--name", required=True)
-@click.option("--output-name", default=None, help="One named output (default: the job's artifacts).")
+@click.option(
+    "--output-name", default=None, help="One named output (default: the job's artifacts)."
+)
 @click.option("--all", "all_", is_flag=True, help="The artifacts and every named output.")
-@click.option("-p", "--download-path", default=".", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "-p", "--download-path", default=".", show_default=True, type=click.Path(file_okay=False)
+)
 @workspace_option
-def download_cmd(name: str, output_name: str | None, all_: bool, download_path: str, workspace: str) -> None:
-    """Download a job's outputs: artifacts to <path>/artifacts, named ones to <path>/named-outputs/<name>."""
+def download_cmd(
+    name: str, output_name: str | None, all_: bool, download_path: str, workspace: str
+) -> None:
+    """Download a job's outputs.
+
+    The artifacts go to <path>/artifacts, named outputs to <path>/named-outputs/<name>.
+    """
     from mill.cli.downloads import download_output
     from mill.errors import UsageError
 
@@ -159,7 +206,9 @@ def download_cmd(name: str, output_name: str | None, all_: bool, download_path: 
         click.echo(f"Downloaded {output!r} ({count} file(s)) to {target}", err=True)
 
 
-def _prepare(client: Any, file_: str, name: str | None, overrides: tuple[str, ...]) -> dict[str, Any]:
+def _prepare(
+    client: Any, file_: str, name: str | None, overrides: tuple[str, ...]
+) -> dict[str, Any]:
     """Load the YAML, upload local code and data, and return the spec the server takes."""
     from mill import specs
     from mill.client.uploads import upload_code, upload_local_data
@@ -174,8 +223,12 @@ def _prepare(client: Any, file_: str, name: str | None, overrides: tuple[str, ..
     if spec.code:
         spec.code = upload_code(client, Path(spec.code), progress)
     for item in spec.inputs.values():
-        if item.path and item.type not in specs.LITERAL_INPUT_TYPES and specs.classify_path(item.path) == "local":
-            local = item.path[len("file:"):] if item.path.startswith("file:") else item.path
+        if (
+            item.path
+            and item.type not in specs.LITERAL_INPUT_TYPES
+            and specs.classify_path(item.path) == "local"
+        ):
+            local = item.path[len("file:") :] if item.path.startswith("file:") else item.path
             item.path = upload_local_data(client, Path(local), progress)
     body: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     return body
@@ -203,10 +256,15 @@ def _stream(client: Any, name: str) -> None:
                     raise
                 time.sleep(0.5)
     except KeyboardInterrupt:
-        click.echo(f"\nStopped streaming; the job keeps running. Resume: mill job stream --name {name}", err=True)
+        click.echo(
+            f"\nStopped streaming; the job keeps running. Resume: mill job stream --name {name}",
+            err=True,
+        )
         raise SystemExit(130) from None
     result = client.show_job(name)
-    out.write(f"\nExecution Summary\n=================\nRunId: {name}\nStatus: {result['status']}\n")
+    out.write(
+        f"\nExecution Summary\n=================\nRunId: {name}\nStatus: {result['status']}\n"
+    )
     out.flush()
     if result["status"] != "Completed":
         reason = (result.get("error") or {}).get("message") or "no reason recorded"

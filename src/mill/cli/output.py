@@ -91,7 +91,9 @@ def _table(data: Any, columns: Sequence[tuple[str, str]]) -> str:
     elif all(isinstance(r, dict) for r in rows):
         headers = []
         for r in rows:
-            headers += [k for k, v in r.items() if k not in headers and not isinstance(v, (dict, list))]
+            headers += [
+                k for k, v in r.items() if k not in headers and not isinstance(v, (dict, list))
+            ]
         cells = [[_scalar(r.get(h)) for h in headers] for r in rows]
         headers = [_title(h) for h in headers]
     else:
@@ -100,7 +102,9 @@ def _table(data: Any, columns: Sequence[tuple[str, str]]) -> str:
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join(lines)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from mill.cli.common import output_options, settings
@@ -10,18 +13,30 @@ from mill.config import DEFAULT_HOST
 
 __all__ = ["server"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 @click.group()
 def server() -> None:
     """Run the control plane (it also starts on demand for the local default)."""
 
 
-def _net_options(func):  # type: ignore[no-untyped-def]
-    func = click.option("--token", envvar="MILL_TOKEN", default=None,
-                        help="Bearer token clients must send (also MILL_TOKEN); required off loopback.")(func)
-    func = click.option("--port", type=int, default=None,
-                        help="Port to listen on (default 7878 or MILL_PORT); 0 picks a free one.")(func)
-    func = click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")(func)
+def _net_options(func: F) -> F:
+    func = click.option(
+        "--token",
+        envvar="MILL_TOKEN",
+        default=None,
+        help="Bearer token clients must send (also MILL_TOKEN); required off loopback.",
+    )(func)
+    func = click.option(
+        "--port",
+        type=int,
+        default=None,
+        help="Port to listen on (default 7878 or MILL_PORT); 0 picks a free one.",
+    )(func)
+    func = click.option(
+        "--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on."
+    )(func)
     return func
 
 
@@ -39,7 +54,9 @@ def run_cmd(host: str, port: int | None, token: str | None, log_to_file: bool) -
 @server.command("start")
 @_net_options
 @output_options
-def start_cmd(host: str, port: int | None, token: str | None, output: str | None, query: str | None) -> None:
+def start_cmd(
+    host: str, port: int | None, token: str | None, output: str | None, query: str | None
+) -> None:
     """Start the control plane in the background."""
     from mill.server.process import start_background
 
@@ -54,7 +71,10 @@ def stop_cmd() -> None:
     from mill.server.process import stop
 
     info = stop(settings())
-    click.echo("Stopped the Mill server." if info else "No Mill server was running for this home.", err=True)
+    click.echo(
+        "Stopped the Mill server." if info else "No Mill server was running for this home.",
+        err=True,
+    )
 
 
 @server.command("status")
@@ -71,5 +91,5 @@ def status_cmd(output: str | None, query: str | None) -> None:
         raise SystemExit(3)
 
 
-def _public(info: dict) -> dict:  # type: ignore[type-arg]
+def _public(info: dict[str, Any]) -> dict[str, Any]:
     return {k: info[k] for k in ("url", "pid", "host", "port", "token_required") if k in info}

@@ -22,7 +22,9 @@ def workspace() -> None:
 @click.option("--description", default=None)
 @click.option("--tags", multiple=True, help="key=value; repeat for more.")
 @output_options
-def create_cmd(name: str, description: str | None, tags: tuple[str, ...], output: str | None, query: str | None) -> None:
+def create_cmd(
+    name: str, description: str | None, tags: tuple[str, ...], output: str | None, query: str | None
+) -> None:
     """Create a workspace."""
     from mill.cli.parsing import key_values
 

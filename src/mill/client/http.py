@@ -20,7 +20,9 @@ class MillClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.base_url = base_url.rstrip("/")
         self.workspace = workspace
-        self._http = httpx.Client(base_url=self.base_url + "/api/v1", headers=headers, timeout=_TIMEOUT)
+        self._http = httpx.Client(
+            base_url=self.base_url + "/api/v1", headers=headers, timeout=_TIMEOUT
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -106,10 +108,14 @@ class MillClient:
         return result
 
     def job_action(self, name: str, action: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", self.ws(f"/jobs/{quote(name, safe='')}/{action}"))
+        result: dict[str, Any] = self.request(
+            "POST", self.ws(f"/jobs/{quote(name, safe='')}/{action}")
+        )
         return result
 
-    def stream_logs(self, name: str, file: str, offset: int = 0, follow: bool = True) -> Iterator[bytes]:
+    def stream_logs(
+        self, name: str, file: str, offset: int = 0, follow: bool = True
+    ) -> Iterator[bytes]:
         """Log bytes from ``offset``; with ``follow`` until the job ends."""
         params = {"file": file, "offset": offset, "follow": "true" if follow else "false"}
         url = self.ws(f"/jobs/{quote(name, safe='')}/logs")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,14 @@ def _send_missing(
         else:
             relative = entry["path"][len(strip_prefix) + 1 :] if strip_prefix else entry["path"]
             source = root / relative
-        with source.open("rb") as f:
-            client.put_blob(digest, iter(lambda f=f: f.read(_CHUNK), b""))
+        client.put_blob(digest, _chunks(source))
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in 1 MiB chunks, so large files upload with flat memory."""
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
 
 
 def _human(size: float) -> str:

@@ -27,7 +27,9 @@ log = logging.getLogger("mill.server")
 _OPEN_PATHS = ("/healthz", "/api/v1/runtime/")
 
 
-def create_app(ctx: Context, *, token: str | None = None, home_id: str = "", run_loops: bool = True) -> FastAPI:
+def create_app(
+    ctx: Context, *, token: str | None = None, home_id: str = "", run_loops: bool = True
+) -> FastAPI:
     """Build the app. ``run_loops=False`` leaves the scheduler off (tests drive it by hand)."""
 
     @asynccontextmanager
@@ -57,7 +59,9 @@ def create_app(ctx: Context, *, token: str | None = None, home_id: str = "", run
     app.state.home_id = home_id
 
     @app.middleware("http")
-    async def check_token(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def check_token(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         if token and not request.url.path.startswith(_OPEN_PATHS):
             header = request.headers.get("authorization", "")
             given = header[7:] if header.lower().startswith("bearer ") else ""
@@ -105,7 +109,8 @@ def create_app(ctx: Context, *, token: str | None = None, home_id: str = "", run
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "home_id": home_id}
 
-    from mill.server.routes import computes, jobs, runtime, uploads, workspaces as ws_routes
+    from mill.server.routes import computes, jobs, runtime, uploads
+    from mill.server.routes import workspaces as ws_routes
 
     for module in (ws_routes, computes, uploads, jobs, runtime):
         app.include_router(module.router, prefix="/api/v1")

@@ -69,7 +69,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, host: str, port: int, token: str | None, *, to_file: bool = False) -> None:
+def serve(
+    settings: Settings, host: str, port: int, token: str | None, *, to_file: bool = False
+) -> None:
     """Run the control plane in this process until SIGTERM/SIGINT."""
     if not is_loopback(host) and not token:
         raise UsageError(
@@ -89,7 +91,9 @@ def serve(settings: Settings, host: str, port: int, token: str | None, *, to_fil
         lock.close()
 
 
-def _run(settings: Settings, sock: socket.socket, url: str, host: str, port: int, token: str | None) -> None:
+def _run(
+    settings: Settings, sock: socket.socket, url: str, host: str, port: int, token: str | None
+) -> None:
     import uvicorn
 
     from mill.compute.local import LocalRunner
@@ -98,7 +102,12 @@ def _run(settings: Settings, sock: socket.socket, url: str, host: str, port: int
     from mill.store import SqlStore
 
     ident = home_id(settings)
-    ctx = Context(settings=settings, store=SqlStore(settings.database_url), runner=LocalRunner(), server_url=url)
+    ctx = Context(
+        settings=settings,
+        store=SqlStore(settings.database_url),
+        runner=LocalRunner(),
+        server_url=url,
+    )
     app = create_app(ctx, token=token, home_id=ident)
     info = {
         "url": url,
@@ -119,7 +128,10 @@ def _run(settings: Settings, sock: socket.socket, url: str, host: str, port: int
     finally:
         for path in (settings.server_file, settings.pid_file):
             try:
-                if path == settings.server_file and (read_server_file(settings) or {}).get("pid") != os.getpid():
+                if (
+                    path == settings.server_file
+                    and (read_server_file(settings) or {}).get("pid") != os.getpid()
+                ):
                     continue
                 path.unlink()
             except OSError:
@@ -149,7 +161,18 @@ def start_background(
         env["MILL_TOKEN"] = token  # through the environment, never the command line
     else:
         env.pop("MILL_TOKEN", None)
-    command = [sys.executable, "-m", "mill", "server", "run", "--host", host, "--port", str(port), "--log-to-file"]
+    command = [
+        sys.executable,
+        "-m",
+        "mill",
+        "server",
+        "run",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--log-to-file",
+    ]
     with settings.server_log.open("ab") as log_file:
         child = subprocess.Popen(
             command,
@@ -168,7 +191,11 @@ def start_background(
                 hint=f"see {settings.server_log}:\n" + _tail(settings.server_log),
             )
         info = read_server_file(settings)
-        if info and info.get("pid") == child.pid and wait_healthy(info["url"], settings, 0.2, token):
+        if (
+            info
+            and info.get("pid") == child.pid
+            and wait_healthy(info["url"], settings, 0.2, token)
+        ):
             return info
         time.sleep(0.05)
     child.terminate()
@@ -194,7 +221,9 @@ def wait_healthy(url: str, settings: Settings, timeout: float, token: str | None
 
     try:
         response = httpx.get(f"{url}/healthz", timeout=timeout)
-        return bool(response.status_code == 200 and response.json().get("home_id") == home_id(settings))
+        return bool(
+            response.status_code == 200 and response.json().get("home_id") == home_id(settings)
+        )
     except (httpx.HTTPError, ValueError):
         return False
 
@@ -241,7 +270,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConflictError(
             f"cannot listen on {host}:{port}: {exc.strerror}",
-            hint="another program uses that port; pick another with --port, or --port 0 for any free one",
+            hint="another program uses that port; pick another with --port (0: any free one)",
         ) from exc
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -299,5 +328,3 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def _bracket(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-

@@ -1,4 +1,4 @@
-"""Compute targets. ``local`` always exists; users name more local computes with their own limits."""
+"""Compute targets: ``local`` always exists; users name more, each with its own limit."""
 
 from __future__ import annotations
 
@@ -47,18 +47,22 @@ def create(
             "invalid compute name",
             field="name",
             value=name,
-            allowed="2-32 letters, digits or '-', starting with a letter; not 'local' or 'serverless'",
+            allowed="2-32 letters, digits or '-', starting with a letter; "
+            "not 'local' or 'serverless'",
         )
     if type_ not in _TYPES:
         if type_ in ("amlcompute", "computeinstance", "kubernetes", "virtualmachine", "ray"):
             raise NotSupportedError(
                 f"compute type {type_!r} is not available in this version; only 'local' is",
-                hint="a Ray runner is planned; local computes run jobs as processes on this machine",
+                hint="a Ray runner is planned; local computes run jobs as processes here",
             )
         raise SpecError.one("unknown compute type", field="type", value=type_, allowed="local")
     if max_instances < 1:
         raise SpecError.one(
-            "must be at least 1", field="max_instances", value=max_instances, allowed="an integer >= 1"
+            "must be at least 1",
+            field="max_instances",
+            value=max_instances,
+            allowed="an integer >= 1",
         )
     compute = ctx.store.add_compute(
         Compute(
@@ -87,7 +91,7 @@ def delete(ctx: Context, workspace: str, name: str) -> None:
 
 
 def resolve(ctx: Context, workspace: str, name: str | None) -> Compute:
-    """The compute a job names (with or without ``azureml:``), or a clear error listing the known ones."""
+    """The compute a job names (``azureml:`` or not); an error listing the known ones if none."""
     key = name[len("azureml:") :] if name and name.startswith("azureml:") else name
     if key in _ALIASES:
         return _builtin(workspace)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mill.compute.base import Runner
 from mill.config import Settings
-from mill.store import SqlStore
 from mill.storage.blobs import BlobStore
+from mill.store import SqlStore
 
 __all__ = ["Context"]
 

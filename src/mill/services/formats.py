@@ -11,6 +11,8 @@ def iso(ts: float | None) -> str | None:
     """Epoch seconds as ISO 8601 in UTC with a Z, as az ml prints timestamps."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ts, tz=timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )

@@ -48,7 +48,9 @@ ENVIRONMENT_NOTE = (
 )
 
 
-def create(ctx: Context, workspace: str, body: dict[str, Any], *, validate_only: bool = False) -> dict[str, Any]:
+def create(
+    ctx: Context, workspace: str, body: dict[str, Any], *, validate_only: bool = False
+) -> dict[str, Any]:
     """Validate a job spec (as the CLI or SDK sends it) and queue it."""
     ctx.store.get_workspace(workspace)
     spec = specs.parse_command_job(body, default_experiment=_DEFAULT_EXPERIMENT)
@@ -60,7 +62,16 @@ def create(ctx: Context, workspace: str, body: dict[str, Any], *, validate_only:
             value=name,
             allowed="letters, digits, '-' and '_', starting with a letter or digit, at most 255",
         )
-    compute = computes.resolve(ctx, workspace, spec.compute)
+    try:
+        compute = computes.resolve(ctx, workspace, spec.compute)
+    except NotFoundError as exc:
+        raise SpecError.one(
+            exc.message.split(";")[0],
+            field="compute",
+            value=spec.compute,
+            allowed=", ".join(exc.details.get("known", [])),
+            hint=exc.hint,
+        ) from exc
     instances = spec.resources.instance_count
     if instances > compute.max_instances:
         raise SpecError.one(
@@ -120,7 +131,9 @@ def cancel(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
     """Cancel a job: a queued one at once; a running one by stopping its whole process tree."""
     job = ctx.store.get_job(workspace, name)
     if job.status in TERMINAL:
-        raise ConflictError(f"job {name!r} has already ended ({job.status.value}); nothing to cancel")
+        raise ConflictError(
+            f"job {name!r} has already ended ({job.status.value}); nothing to cancel"
+        )
     if job.status in (JobStatus.NOT_STARTED, JobStatus.QUEUED) or not job.handle:
         ctx.store.transition(
             _id(job),
@@ -165,7 +178,10 @@ def finish_from_result(ctx: Context, job: Job, fallback: JobStatus, reason: str)
     ctx.store.transition(
         _id(job),
         fallback,
-        error={"code": "Canceled" if fallback == JobStatus.CANCELED else "SystemError", "message": reason},
+        error={
+            "code": "Canceled" if fallback == JobStatus.CANCELED else "SystemError",
+            "message": reason,
+        },
     )
 
 
@@ -175,7 +191,11 @@ def read(ctx: Context, job: Job) -> dict[str, Any]:
 
     spec = job.spec
     outputs = {
-        ARTIFACTS: {"type": "uri_folder", "mode": "rw_mount", "path": default_output_uri(job.name, ARTIFACTS)},
+        ARTIFACTS: {
+            "type": "uri_folder",
+            "mode": "rw_mount",
+            "path": default_output_uri(job.name, ARTIFACTS),
+        },
         **(spec.get("outputs") or {}),
     }
     duration = None
@@ -284,7 +304,8 @@ def _check_inputs(ctx: Context, workspace: str, inputs: dict[str, Any]) -> None:
             if spec["type"] == "uri_folder" and mode != "direct":
                 issues.append(
                     SpecIssue(
-                        "a folder cannot be fetched over http(s); use a uri_file input or mode: direct",
+                        "a folder cannot be fetched over http(s); "
+                        "use a uri_file input or mode: direct",
                         field=field,
                         value=path,
                         has_value=True,
@@ -318,7 +339,9 @@ def _check_inputs(ctx: Context, workspace: str, inputs: dict[str, Any]) -> None:
         raise SpecError(issues)
 
 
-def _resolve_outputs(ctx: Context, workspace: str, job_name: str, outputs: dict[str, Any]) -> dict[str, Any]:
+def _resolve_outputs(
+    ctx: Context, workspace: str, job_name: str, outputs: dict[str, Any]
+) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
     issues: list[SpecIssue] = []
     for name, spec in outputs.items():
@@ -335,14 +358,18 @@ def _resolve_outputs(ctx: Context, workspace: str, job_name: str, outputs: dict[
             if out["type"] == "uri_file":
                 out["path"] += name
         else:
-            path = path.replace("${{name}}", job_name).replace("${{default_datastore}}", "workspaceblobstore")
+            path = path.replace("${{name}}", job_name).replace(
+                "${{default_datastore}}", "workspaceblobstore"
+            )
             out["path"] = path
             if out["mode"] != "direct":
                 try:
                     resolve_uri(ctx, workspace, path)
                 except MillError as exc:  # unknown datastore, escaping path, not a datastore URI
                     issues.append(
-                        SpecIssue(exc.message, field=f"outputs.{name}.path", value=path, has_value=True)
+                        SpecIssue(
+                            exc.message, field=f"outputs.{name}.path", value=path, has_value=True
+                        )
                     )
         resolved[name] = out
     if issues:
@@ -359,5 +386,3 @@ def _python() -> str:
 def _id(job: Job) -> int:
     assert job.id is not None  # jobs read from the store always have an id
     return job.id
-
-

@@ -56,7 +56,10 @@ def output_path(ctx: Context, job: Job, output: str) -> Path:
     if output not in outputs:
         known = ", ".join([ARTIFACTS, *outputs])
         raise SpecError.one(
-            f"job {job.name!r} has no output {output!r}", field="output_name", value=output, allowed=known
+            f"job {job.name!r} has no output {output!r}",
+            field="output_name",
+            value=output,
+            allowed=known,
         )
     spec = outputs[output]
     if spec.get("mode") == "direct":
@@ -157,15 +160,21 @@ def _inputs(
             source = resolve_uri(ctx, job.workspace, path)
             if mode in ("download", "eval_download"):
                 target = run_dir / "inputs" / name / source.name
-                plan.append({"name": name, "action": "copy", "source": str(source), "target": str(target)})
+                plan.append(
+                    {"name": name, "action": "copy", "source": str(source), "target": str(target)}
+                )
                 values[name] = str(target)
             else:  # ro_mount on a local datastore: the job reads the datastore's own files
-                plan.append({"name": name, "action": "none", "source": str(source), "target": str(source)})
+                plan.append(
+                    {"name": name, "action": "none", "source": str(source), "target": str(source)}
+                )
                 values[name] = str(source)
         elif kind == "http":
             filename = Path(urlsplit(path).path).name or "download"
             target = run_dir / "inputs" / name / filename
-            plan.append({"name": name, "action": "download_url", "source": path, "target": str(target)})
+            plan.append(
+                {"name": name, "action": "download_url", "source": path, "target": str(target)}
+            )
             values[name] = str(target)
         else:  # checked at submit; kept as a guard for jobs stored by an older version
             raise NotSupportedError(f"input {name!r}: cannot materialise {path!r} here")

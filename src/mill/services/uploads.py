@@ -14,7 +14,7 @@ from mill.storage.blobs import BlobWriter
 from mill.storage.datastores import datastore_uri, local_path
 from mill.storage.snapshots import load_manifest, manifest_digest, save_manifest, validate_manifest
 
-__all__ = ["create_snapshot", "missing_blobs", "blob_writer", "snapshot_files", "upload_data"]
+__all__ = ["blob_writer", "create_snapshot", "missing_blobs", "snapshot_files", "upload_data"]
 
 UPLOAD_PREFIX = "LocalUpload"
 

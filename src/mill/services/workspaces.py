@@ -90,5 +90,3 @@ def _read(ctx: Context, ws: Workspace) -> dict[str, Any]:
         "default_datastore": DEFAULT_DATASTORE,
         "creation_context": {"created_at": iso(ws.created_at)},
     }
-
-

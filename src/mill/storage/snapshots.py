@@ -16,7 +16,13 @@ from mill.errors import UsageError
 from mill.hashing import content_hash, file_sha256
 from mill.storage.ignore import IgnoreRules
 
-__all__ = ["build_manifest", "load_manifest", "manifest_digest", "save_manifest", "validate_manifest"]
+__all__ = [
+    "build_manifest",
+    "load_manifest",
+    "manifest_digest",
+    "save_manifest",
+    "validate_manifest",
+]
 
 # Never part of a snapshot, whatever the ignore files say.
 _ALWAYS_SKIPPED = {".git", "__pycache__", ".amlignore", ".ipynb_checkpoints"}
@@ -78,7 +84,9 @@ def load_manifest(folder: Path, digest: str) -> dict[str, Any]:
     return data
 
 
-def _walk(folder: Path, rel: str, rules: IgnoreRules, prefix: str, out: list[dict[str, Any]]) -> None:
+def _walk(
+    folder: Path, rel: str, rules: IgnoreRules, prefix: str, out: list[dict[str, Any]]
+) -> None:
     with os.scandir(folder) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
             if entry.name in _ALWAYS_SKIPPED:

@@ -92,7 +92,9 @@ class SqlStore:
 
     def list_workspaces(self) -> list[Workspace]:
         with self._session() as s:
-            return [_workspace(r) for r in s.scalars(select(WorkspaceRow).order_by(WorkspaceRow.name))]
+            return [
+                _workspace(r) for r in s.scalars(select(WorkspaceRow).order_by(WorkspaceRow.name))
+            ]
 
     def delete_workspace(self, name: str) -> None:
         with self._session() as s:
@@ -124,7 +126,9 @@ class SqlStore:
         with self._session() as s:
             ws = self._workspace_row(s, workspace)
             rows = s.scalars(
-                select(DatastoreRow).where(DatastoreRow.workspace_id == ws.id).order_by(DatastoreRow.name)
+                select(DatastoreRow)
+                .where(DatastoreRow.workspace_id == ws.id)
+                .order_by(DatastoreRow.name)
             )
             return [_datastore(r, ws.name) for r in rows]
 
@@ -133,7 +137,9 @@ class SqlStore:
             if datastore.name == name:
                 return datastore
         known = ", ".join(d.name for d in self.list_datastores(workspace))
-        raise NotFoundError(f"datastore {name!r} not found in workspace {workspace!r}; known: {known}")
+        raise NotFoundError(
+            f"datastore {name!r} not found in workspace {workspace!r}; known: {known}"
+        )
 
     # Computes ---------------------------------------------------------------------
     def add_compute(self, compute: Compute) -> Compute:
@@ -258,7 +264,9 @@ class SqlStore:
         """Jobs of every workspace in the given statuses, oldest first."""
         values = [s.value for s in statuses]
         with self._session() as s:
-            names = dict(s.execute(select(WorkspaceRow.id, WorkspaceRow.name)).tuples().all())
+            names = {
+                ws_id: name for ws_id, name in s.execute(select(WorkspaceRow.id, WorkspaceRow.name))
+            }
             rows = s.scalars(select(JobRow).where(JobRow.status.in_(values)).order_by(JobRow.id))
             return [_job(r, names[r.workspace_id]) for r in rows]
 
@@ -271,7 +279,7 @@ class SqlStore:
                 .where(JobRow.status.in_([a.value for a in ACTIVE]))
                 .group_by(WorkspaceRow.name, JobRow.compute)
             )
-            return {(ws, compute): int(n or 0) for ws, compute, n in s.execute(stmt).tuples()}
+            return {(ws, compute): int(n or 0) for ws, compute, n in s.execute(stmt)}
 
     def update_job(self, job_id: int, change: Callable[[Job], bool]) -> Job | None:
         """Read the job under a row lock, let ``change`` edit it, write it back if it says so.

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from mill.errors import SpecError
+from mill.server.routes.deps import context, json_object
 from mill.services import computes
 from mill.services.context import Context
-from mill.server.routes.deps import context, json_object
 
 router = APIRouter(tags=["computes"])
 
@@ -22,12 +22,17 @@ def list_computes(ws: str, ctx: Context = Depends(context)) -> list[dict[str, An
 
 
 @router.post("/workspaces/{ws}/computes", status_code=201)
-async def create_compute(ws: str, request: Request, ctx: Context = Depends(context)) -> dict[str, Any]:
+async def create_compute(
+    ws: str, request: Request, ctx: Context = Depends(context)
+) -> dict[str, Any]:
     body = await json_object(request)
     max_instances = body.get("max_instances", 1)
     if isinstance(max_instances, bool) or not isinstance(max_instances, int):
         raise SpecError.one(
-            "expected an integer", field="max_instances", value=max_instances, allowed="an integer >= 1"
+            "expected an integer",
+            field="max_instances",
+            value=max_instances,
+            allowed="an integer >= 1",
         )
     return await run_in_threadpool(
         computes.create,

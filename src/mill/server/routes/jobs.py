@@ -16,11 +16,11 @@ from fastapi.responses import StreamingResponse
 
 from mill.domain.status import TERMINAL
 from mill.errors import NotFoundError
+from mill.server.routes.deps import context, json_object
 from mill.services import jobs
 from mill.services.context import Context
 from mill.services.launch import ARTIFACTS, output_path
 from mill.store.sql import JobQuery
-from mill.server.routes.deps import context, json_object
 
 router = APIRouter(tags=["jobs"])
 
@@ -117,7 +117,9 @@ async def job_logs(
 
 
 @router.get("/workspaces/{ws}/jobs/{name}/outputs/{output}/archive")
-def download_output(ws: str, name: str, output: str, ctx: Context = Depends(context)) -> StreamingResponse:
+def download_output(
+    ws: str, name: str, output: str, ctx: Context = Depends(context)
+) -> StreamingResponse:
     """An output's files as a tar stream (the CLI unpacks it under --download-path)."""
     job = ctx.store.get_job(ws, name)
     root = output_path(ctx, job, output)

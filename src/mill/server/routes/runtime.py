@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from mill.server.routes.deps import context, json_object
 from mill.services import jobs
 from mill.services.context import Context
-from mill.server.routes.deps import context, json_object
 
 router = APIRouter(tags=["runtime"], include_in_schema=False)
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from mill.server.routes.deps import context, json_object
 from mill.services import workspaces
 from mill.services.context import Context
-from mill.server.routes.deps import context, json_object
 
 router = APIRouter(tags=["workspaces"])
 

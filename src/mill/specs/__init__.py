@@ -1,0 +1,56 @@
+"""Azure ML CLI v2 job YAML -> typed, validated specs, with errors that name file and line.
+
+Only the standard library, pydantic, PyYAML and :mod:`mill.errors` are used here, so every
+layer above can depend on this package.
+"""
+
+from .command_job import CommandJob, Distribution, Limits, Resources
+from .expressions import Reference, command_references, render_command
+from .inputs import (
+    DATA_INPUT_TYPES,
+    INPUT_MODES,
+    INPUT_TYPES,
+    LITERAL_INPUT_TYPES,
+    OUTPUT_MODES,
+    OUTPUT_TYPES,
+    JobInput,
+    JobOutput,
+)
+from .loading import load_command_job, parse_command_job
+from .overrides import apply_overrides
+from .references import (
+    AssetReference,
+    classify_path,
+    normalize_compute,
+    parse_asset_reference,
+    parse_datastore_uri,
+)
+from .yamldoc import YamlDocument, load_yaml
+
+__all__ = [
+    "DATA_INPUT_TYPES",
+    "INPUT_MODES",
+    "INPUT_TYPES",
+    "LITERAL_INPUT_TYPES",
+    "OUTPUT_MODES",
+    "OUTPUT_TYPES",
+    "AssetReference",
+    "CommandJob",
+    "Distribution",
+    "JobInput",
+    "JobOutput",
+    "Limits",
+    "Reference",
+    "Resources",
+    "YamlDocument",
+    "apply_overrides",
+    "classify_path",
+    "command_references",
+    "load_command_job",
+    "load_yaml",
+    "normalize_compute",
+    "parse_asset_reference",
+    "parse_command_job",
+    "parse_datastore_uri",
+    "render_command",
+]

@@ -1,0 +1,141 @@
+"""The store contract, run on SQLite and on PostgreSQL (see the db_url fixture)."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from mill.domain.entities import Compute, Datastore, Job, Workspace
+from mill.domain.status import JobStatus
+from mill.errors import ConflictError, NotFoundError
+from mill.store import SqlStore
+from mill.store.migrate import current_revision, head_revision
+from mill.store.sql import JobQuery
+from mill.store.tables import Base
+
+
+@pytest.fixture
+def store(db_url: str) -> SqlStore:
+    s = SqlStore(db_url)
+    s.migrate()
+    s.create_workspace(Workspace("ws"))
+    yield s
+    s.dispose()
+
+
+def _job(name: str, **kw: object) -> Job:
+    fields: dict[str, object] = {
+        "workspace": "ws",
+        "name": name,
+        "type": "command",
+        "spec": {"command": "echo"},
+        "compute": "local",
+        "experiment_name": "exp",
+    }
+    fields.update(kw)
+    return Job(**fields)  # type: ignore[arg-type]
+
+
+def test_migrations_match_the_models_and_are_idempotent(store: SqlStore) -> None:
+    store.migrate()  # a second upgrade is a no-op
+    assert current_revision(store.engine) == head_revision()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], (
+        "the tables in store/tables.py differ from the migrations; add a revision under "
+        f"src/mill/store/migrations/versions/ that makes this list empty: {diff}"
+    )
+
+
+def test_workspaces(store: SqlStore) -> None:
+    with pytest.raises(ConflictError, match="already exists"):
+        store.create_workspace(Workspace("ws"))
+    store.create_workspace(Workspace("other", description="d", tags={"team": "a"}))
+    assert [w.name for w in store.list_workspaces()] == ["other", "ws"]
+    assert store.get_workspace("other").tags == {"team": "a"}
+    store.delete_workspace("other")
+    with pytest.raises(NotFoundError, match="known workspaces: ws"):
+        store.get_workspace("other")
+
+
+def test_datastores_and_computes(store: SqlStore) -> None:
+    store.add_datastore(Datastore("ws", "blob", "local", {"path": "/x"}, is_default=True))
+    with pytest.raises(ConflictError):
+        store.add_datastore(Datastore("ws", "blob", "local", {"path": "/y"}))
+    assert store.get_datastore("ws", "blob").config == {"path": "/x"}
+    with pytest.raises(NotFoundError, match="known: blob"):
+        store.get_datastore("ws", "nope")
+    store.add_compute(Compute("ws", "cpu", "local", 2))
+    with pytest.raises(ConflictError):
+        store.add_compute(Compute("ws", "cpu", "local", 3))
+    assert [(c.name, c.max_instances) for c in store.list_computes("ws")] == [("cpu", 2)]
+    store.delete_compute("ws", "cpu")
+    with pytest.raises(NotFoundError):
+        store.delete_compute("ws", "cpu")
+
+
+def test_jobs_insert_list_and_names_unique_per_workspace(store: SqlStore) -> None:
+    first = store.insert_job(
+        _job("a", spec={"command": "echo", "inputs": {"x": {"type": "string"}}})
+    )
+    store.insert_job(_job("b", experiment_name="other"))
+    with pytest.raises(ConflictError, match="already exists"):
+        store.insert_job(_job("a"))
+    store.create_workspace(Workspace("ws2"))
+    store.insert_job(_job("a", workspace="ws2"))  # same name, other workspace: fine
+    assert store.get_job("ws", "a").spec == first.spec
+    assert [j.name for j in store.list_jobs("ws")] == ["b", "a"]  # newest first
+    assert [j.name for j in store.list_jobs("ws", JobQuery(experiment_name="other"))] == ["b"]
+    with pytest.raises(NotFoundError, match="job 'zz' not found"):
+        store.get_job("ws", "zz")
+
+
+def test_transitions_are_forward_only_and_record_history(store: SqlStore) -> None:
+    job = store.insert_job(_job("t"))
+    assert job.id is not None
+    assert store.transition(job.id, JobStatus.QUEUED, at=1.0)
+    assert store.transition(job.id, JobStatus.RUNNING, at=2.0)
+    assert store.transition(job.id, JobStatus.PREPARING, at=3.0) is None
+    done = store.transition(
+        job.id, JobStatus.FAILED, at=4.0, exit_code=3, error={"message": "boom"}
+    )
+    assert done is not None and done.ended_at == 4.0 and done.started_at == 2.0
+    assert store.transition(job.id, JobStatus.COMPLETED) is None
+    stored = store.get_job("ws", "t")
+    assert [(h.status, h.at) for h in stored.history] == [
+        (JobStatus.QUEUED, 1.0),
+        (JobStatus.RUNNING, 2.0),
+        (JobStatus.FAILED, 4.0),
+    ]
+    assert stored.exit_code == 3 and stored.error == {"message": "boom"}
+
+
+def test_queue_order_and_active_slots(store: SqlStore) -> None:
+    ids = [store.insert_job(_job(f"q{i}", compute="cpu", slots=2)).id for i in range(3)]
+    for job_id in ids:
+        assert job_id is not None
+        store.transition(job_id, JobStatus.QUEUED)
+    assert [j.name for j in store.jobs_in([JobStatus.QUEUED])] == ["q0", "q1", "q2"]
+    assert ids[0] is not None and ids[1] is not None
+    store.transition(ids[0], JobStatus.RUNNING)
+    store.transition(ids[1], JobStatus.PREPARING)
+    assert store.active_slots() == {("ws", "cpu"): 4}
+    store.transition(ids[0], JobStatus.COMPLETED)
+    assert store.active_slots() == {("ws", "cpu"): 2}
+
+
+def test_snapshots_are_recorded_once(store: SqlStore) -> None:
+    digest = "a" * 64
+    assert store.add_snapshot("ws", digest, 2, 10)
+    assert not store.add_snapshot("ws", digest, 2, 10)
+    assert store.has_snapshot("ws", digest) and not store.has_snapshot("ws", "b" * 64)
+
+
+def test_deleting_a_workspace_removes_its_rows(store: SqlStore) -> None:
+    store.create_workspace(Workspace("gone"))
+    store.insert_job(_job("j", workspace="gone"))
+    store.add_compute(Compute("gone", "c1", "local", 1))
+    store.delete_workspace("gone")
+    store.create_workspace(Workspace("gone"))
+    assert store.list_jobs("gone") == [] and store.list_computes("gone") == []
