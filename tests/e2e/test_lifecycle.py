@@ -54,14 +54,18 @@ def test_timeout_fails_the_job_with_that_reason(mill: MillHome) -> None:
 
 
 def test_restart_re_adopts_live_jobs_and_settles_dead_ones(mill: MillHome, tmp_path: Path) -> None:
+    mill.cli("compute", "create", "--name", "one-slot", "--max-instances", "1")
     gate = tmp_path / "gate"
     survivor = mill.submit(
-        f"command: while [ ! -f {gate} ]; do sleep 0.05; done; echo survived\n", folder="survivor"
+        f"command: while [ ! -f {gate} ]; do sleep 0.05; done; echo survived\ncompute: one-slot\n",
+        folder="survivor",
     )
+    waiting = mill.submit("command: echo my turn\ncompute: one-slot\n", folder="waiting")
     victim_pid_file = tmp_path / "victim.pid"
     victim = mill.submit(f"command: echo $PPID > {victim_pid_file}; sleep 300\n", folder="victim")
     mill.wait_job(survivor, until=("Running",))
     mill.wait_job(victim, until=("Running",))
+    assert mill.json("job", "show", "--name", waiting)["status"] == "Queued"
     _wait_for_file(victim_pid_file)
     victim_job = mill.json("job", "show", "--name", victim)
 
@@ -75,6 +79,7 @@ def test_restart_re_adopts_live_jobs_and_settles_dead_ones(mill: MillHome, tmp_p
     done = mill.wait_job(survivor)
     assert done["status"] == "Completed", done
     assert "survived" in mill.cli("job", "stream", "--name", survivor).stdout
+    assert mill.wait_job(waiting)["status"] == "Completed"  # the queue carried on
     dead = mill.wait_job(victim)
     assert dead["status"] == "Failed"
     assert (
@@ -135,3 +140,12 @@ def test_unknown_compute_lists_the_known_ones(mill: MillHome) -> None:
     assert "local, cpu-small" in result.stderr
     computes = mill.cli("compute", "list").stdout
     assert "cpu-small" in computes and "local" in computes
+
+
+def test_a_job_process_that_dies_is_failed_with_a_reason(mill: MillHome) -> None:
+    name = mill.submit("command: sleep 300\n")
+    job = mill.wait_job(name, until=("Running",))
+    os.killpg(job["pid"], 9)  # the bootstrap and its children, with no chance to report
+    failed = mill.wait_job(name, timeout=30)
+    assert failed["status"] == "Failed"
+    assert "ended without reporting a result" in failed["error"]["message"]

@@ -107,6 +107,7 @@ def test_cancel_a_queued_job(api: TestClient) -> None:
 BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/api/v1/workspaces/default/jobs", "not json", 400, "not valid JSON"),
     ("POST", "/api/v1/workspaces/default/jobs", [1, 2], 400, "JSON object"),
+    ("POST", "/api/v1/workspaces/default/jobs", '{"command": Infinity}', 400, "not a JSON number"),
     ("POST", "/api/v1/workspaces/default/jobs", {}, 400, "command"),
     ("POST", "/api/v1/workspaces/default/jobs", {"command": "x", "colour": 1}, 400, "colour"),
     (

@@ -288,6 +288,7 @@ def _configure_logging(settings: Settings, to_file: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
 
 
 def _pid_alive(pid: int) -> bool:

@@ -109,9 +109,17 @@ def put_blob(blobs_dir: Path, data: bytes) -> str:
     return digest
 
 
-def is_dead(pid: int) -> bool:
-    stat = read_stat(pid)
-    return stat is None or stat.state in ("Z", "X")
+def is_dead(pid: int, timeout: float = 5.0) -> bool:
+    """Whether ``pid`` is gone (or a zombie) within ``timeout``: kill() returns before the
+    process has actually died, so a check straight after a SIGKILL must allow a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stat = read_stat(pid)
+        if stat is None or stat.state in ("Z", "X"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 def read_json(path: Path) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import Request
@@ -18,11 +19,18 @@ def context(request: Request) -> Context:
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 that says what was wrong."""
+    """The request body as a JSON object, or a 400 that says what was wrong.
+
+    NaN and Infinity are refused: they are not JSON, and nothing could answer with them.
+    """
     try:
-        body = await request.json()
+        body = json.loads(await request.body(), parse_constant=_reject_constant)
     except ValueError as exc:
         raise UsageError(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise UsageError("request body must be a JSON object")
     return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -139,7 +139,13 @@ def _read_from(path: Path, offset: int) -> bytes:
 
 
 class _Pipe:
-    """A file-like sink that hands written bytes to a reading generator, bounded in memory."""
+    """A file-like sink that hands written bytes to a reading generator, bounded in memory.
+
+    When the reader goes away (the client hung up), the writer gives up after a while
+    instead of waiting forever.
+    """
+
+    _WRITER_PATIENCE_SECONDS = 60.0
 
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
@@ -149,7 +155,8 @@ class _Pipe:
     def write(self, data: bytes) -> int:
         with self._cond:
             while len(self._chunks) > 16 and not self.closed:
-                self._cond.wait()
+                if not self._cond.wait(self._WRITER_PATIENCE_SECONDS):
+                    raise BrokenPipeError("the download's reader went away")
             self._chunks.append(bytes(data))
             self._cond.notify_all()
         return len(data)
