@@ -194,7 +194,7 @@ def start_background(
         if (
             info
             and info.get("pid") == child.pid
-            and wait_healthy(info["url"], settings, 0.2, token)
+            and wait_healthy(info["url"], settings, 0.2)
         ):
             return info
         time.sleep(0.05)
@@ -205,17 +205,17 @@ def start_background(
     )
 
 
-def find_running(settings: Settings, token: str | None = None) -> dict[str, Any] | None:
+def find_running(settings: Settings) -> dict[str, Any] | None:
     """This home's server, if one is running and answers as this home."""
     info = read_server_file(settings)
     if not info or not _pid_alive(int(info.get("pid", 0))):
         return None
-    if not wait_healthy(str(info.get("url")), settings, 2.0, token):
+    if not wait_healthy(str(info.get("url")), settings, 2.0):
         return None
     return info
 
 
-def wait_healthy(url: str, settings: Settings, timeout: float, token: str | None = None) -> bool:
+def wait_healthy(url: str, settings: Settings, timeout: float) -> bool:
     """True when ``url`` answers /healthz as the server of this very home."""
     import httpx
 
