@@ -29,6 +29,7 @@ class Settings:
     token: str | None = None  # MILL_TOKEN: bearer token for the server
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    envs_dir: Path | None = None  # MILL_ENVS_DIR: the built-environment cache (default home/envs)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -43,6 +44,9 @@ class Settings:
             url=(env.get("MILL_URL") or None),
             token=(env.get("MILL_TOKEN") or None),
             port=int(port_text) if port_text and port_text.isdigit() else DEFAULT_PORT,
+            envs_dir=Path(env["MILL_ENVS_DIR"]).expanduser().resolve()
+            if env.get("MILL_ENVS_DIR")
+            else None,
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -70,6 +74,11 @@ class Settings:
     def identity_file(self) -> Path:
         """A random id for this home, so a client never talks to another home's server."""
         return self.home / "home.json"
+
+    @property
+    def environments_root(self) -> Path:
+        """Built environments, one folder per key; several homes may share one."""
+        return self.envs_dir or self.home / "envs"
 
     def workspace_root(self, workspace: str) -> Path:
         return self.home / "workspaces" / workspace

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import MillHome
+from tests.e2e.harness import MillHome
 
 CASES = [
     # (YAML text or None for no file, extra args, exit code, texts the error must contain)

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import MillHome
+from tests.e2e.harness import MillHome
 
 
 def _alive(pid: int) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.conftest import EXAMPLES, MillHome, kill_leftovers
+from tests.e2e.harness import EXAMPLES, MillHome, kill_leftovers
 
 
 def _free_port() -> int:

@@ -139,3 +139,48 @@ def test_deleting_a_workspace_removes_its_rows(store: SqlStore) -> None:
     store.delete_workspace("gone")
     store.create_workspace(Workspace("gone"))
     assert store.list_jobs("gone") == [] and store.list_computes("gone") == []
+
+
+def test_environment_versions(store: SqlStore) -> None:
+    from mill.domain.entities import EnvironmentAsset
+
+    store.add_environment(EnvironmentAsset("ws", "env", "1", {"image": "python:3.11"}))
+    store.add_environment(
+        EnvironmentAsset("ws", "env", "2", {"image": "python:3.12"}, tags={"a": "b"})
+    )
+    store.add_environment(EnvironmentAsset("ws", "other", "1", {"image": "python"}))
+    with pytest.raises(ConflictError, match="immutable"):
+        store.add_environment(EnvironmentAsset("ws", "env", "1", {"image": "x"}))
+    assert [e.version for e in store.list_environments("ws", "env")] == ["1", "2"]
+
+    def archive(e: EnvironmentAsset) -> None:
+        e.archived = True
+
+    store.update_environment("ws", "env", "2", archive)
+    assert [e.version for e in store.list_environments("ws", "env")] == ["1"]
+    everything = store.list_environments("ws", "env", include_archived=True)
+    assert everything[1].archived and everything[1].tags == {"a": "b"}
+    with pytest.raises(NotFoundError):
+        store.update_environment("ws", "env", "9", archive)
+
+
+def test_upgrading_a_database_of_the_first_version_keeps_its_jobs(db_url: str) -> None:
+    from mill.store.migrate import upgrade
+
+    old = SqlStore(db_url)
+    upgrade(old.engine, "0001")
+    with old.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO workspaces (name, tags, created_at) VALUES ('ws', '{}', 1.0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO jobs (workspace_id, name, type, status, compute, experiment_name, spec,"
+            " tags, properties, slots, created_at, history, archived) VALUES (1, 'old-job',"
+            " 'command', 'Completed', 'local', 'e', '{\"command\": \"echo\"}', '{}', '{}', 1, 2.0,"
+            " '[]', false)"
+        )
+    old.migrate()
+    assert current_revision(old.engine) == head_revision()
+    job = old.get_job("ws", "old-job")
+    assert job.spec == {"command": "echo"} and job.environment_key is None
+    old.dispose()

@@ -24,6 +24,7 @@ _COLUMNS = (
     ("Created", "creation_context.created_at"),
 )
 _LOG_FILE = "user_logs/std_log.txt"
+_BUILD_LOG = "azureml-logs/20_image_build_log.txt"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -211,7 +212,7 @@ def _prepare(
 ) -> dict[str, Any]:
     """Load the YAML, upload local code and data, and return the spec the server takes."""
     from mill import specs
-    from mill.client.uploads import upload_code, upload_local_data
+    from mill.client.uploads import portable_environment, upload_code, upload_local_data
 
     spec = specs.load_command_job(Path(file_), overrides)
     if name:
@@ -230,31 +231,24 @@ def _prepare(
         ):
             local = item.path[len("file:") :] if item.path.startswith("file:") else item.path
             item.path = upload_local_data(client, Path(local), progress)
+    if isinstance(spec.environment, dict):
+        spec.environment = portable_environment(client, spec.environment, progress)
     body: dict[str, Any] = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     return body
 
 
 def _stream(client: Any, name: str) -> None:
-    from mill.errors import JobFailedError, ServerUnavailableError
+    from mill.errors import JobFailedError
 
     out = sys.stdout
-    out.write(f"RunId: {name}\n\nStreaming {_LOG_FILE}\n{'=' * (10 + len(_LOG_FILE))}\n\n")
+    out.write(f"RunId: {name}\n")
     out.flush()
-    offset = 0
-    retries = 0
     try:
-        while True:
-            try:
-                for chunk in client.stream_logs(name, _LOG_FILE, offset, follow=True):
-                    offset += len(chunk)
-                    out.buffer.write(chunk)
-                    out.flush()
-                break
-            except ServerUnavailableError:
-                retries += 1  # the server restarted under us: pick up where we were
-                if retries > 20:
-                    raise
-                time.sleep(0.5)
+        # The environment build log first (empty when the environment was cached), then the job's.
+        _follow(client, name, _BUILD_LOG, until_started=True, header=True)
+        out.write(f"\nStreaming {_LOG_FILE}\n{'=' * (10 + len(_LOG_FILE))}\n\n")
+        out.flush()
+        _follow(client, name, _LOG_FILE, until_started=False, header=False)
     except KeyboardInterrupt:
         click.echo(
             f"\nStopped streaming; the job keeps running. Resume: mill job stream --name {name}",
@@ -269,3 +263,28 @@ def _stream(client: Any, name: str) -> None:
     if result["status"] != "Completed":
         reason = (result.get("error") or {}).get("message") or "no reason recorded"
         raise JobFailedError(f"job {name!r} ended {result['status']}: {reason}")
+
+
+def _follow(client: Any, name: str, file: str, *, until_started: bool, header: bool) -> None:
+    """Print a log as it grows; reconnect (from where it was) if the server restarts."""
+    from mill.errors import ServerUnavailableError
+
+    out = sys.stdout
+    offset = 0
+    retries = 0
+    while True:
+        try:
+            for chunk in client.stream_logs(
+                name, file, offset, follow=True, until_started=until_started
+            ):
+                if header and offset == 0:
+                    out.write(f"\nStreaming {file}\n{'=' * (10 + len(file))}\n\n")
+                offset += len(chunk)
+                out.buffer.write(chunk)
+                out.flush()
+            return
+        except ServerUnavailableError:
+            retries += 1  # the server restarted under us: pick up where we were
+            if retries > 20:
+                raise
+            time.sleep(0.5)

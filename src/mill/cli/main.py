@@ -14,6 +14,7 @@ __all__ = ["main"]
 # noun -> module:attribute; imported only when that noun is used.
 COMMANDS = {
     "compute": "mill.cli.compute_cmd:compute",
+    "environment": "mill.cli.environment_cmd:environment",
     "job": "mill.cli.job_cmd:job",
     "server": "mill.cli.server_cmd:server",
     "workspace": "mill.cli.workspace_cmd:workspace",

@@ -92,6 +92,46 @@ class MillClient:
         result: dict[str, Any] = self.request("POST", self.ws("/uploads"), json=manifest)
         return result
 
+    # Environments -------------------------------------------------------------------
+    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", self.ws("/environments"), json=body)
+        return result
+
+    def show_environment(self, name: str, version: str | None, label: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in (("version", version), ("label", label)) if v}
+        url = self.ws(f"/environments/{quote(name, safe='')}")
+        result: dict[str, Any] = self.request("GET", url, params=params)
+        return result
+
+    def list_environments(self, name: str | None, include_archived: bool) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"include_archived": "true"} if include_archived else {}
+        if name:
+            params["name"] = name
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/environments"), params=params)
+        return result
+
+    def update_environment(self, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.ws(f"/environments/{quote(name, safe='')}/versions/{quote(version, safe='')}")
+        result: dict[str, Any] = self.request("PATCH", url, json=body)
+        return result
+
+    def environment_action(self, name: str, action: str, **params: Any) -> Any:
+        url = self.ws(f"/environments/{quote(name, safe='')}/{action}")
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self.request("POST", url, params=clean, timeout=httpx.Timeout(None, connect=5.0))
+
+    def curated_environments(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/registries/azureml/environments")
+        return result
+
+    def cached_environments(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/environments/cache")
+        return result
+
+    def prune_environments(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/environments/cache/prune", json=body)
+        return result
+
     # Jobs ---------------------------------------------------------------------------
     def create_job(self, spec: dict[str, Any], validate_only: bool = False) -> dict[str, Any]:
         params = {"validate_only": "true"} if validate_only else None
@@ -114,10 +154,20 @@ class MillClient:
         return result
 
     def stream_logs(
-        self, name: str, file: str, offset: int = 0, follow: bool = True
+        self,
+        name: str,
+        file: str,
+        offset: int = 0,
+        follow: bool = True,
+        until_started: bool = False,
     ) -> Iterator[bytes]:
-        """Log bytes from ``offset``; with ``follow`` until the job ends."""
-        params = {"file": file, "offset": offset, "follow": "true" if follow else "false"}
+        """Log bytes from ``offset``; with ``follow`` until the job ends (or has started)."""
+        params = {
+            "file": file,
+            "offset": offset,
+            "follow": "true" if follow else "false",
+            "until_started": "true" if until_started else "false",
+        }
         url = self.ws(f"/jobs/{quote(name, safe='')}/logs")
         yield from self._stream("GET", url, params=params, timeout=httpx.Timeout(None, connect=5.0))
 

@@ -9,7 +9,7 @@ from typing import Any
 from mill.client.http import MillClient
 from mill.storage.snapshots import build_manifest
 
-__all__ = ["upload_code", "upload_local_data"]
+__all__ = ["portable_environment", "upload_code", "upload_local_data"]
 
 _CHUNK = 1 << 20
 
@@ -31,6 +31,22 @@ def upload_local_data(client: MillClient, path: Path, progress: Progress | None 
     _send_missing(client, path, manifest, strip_prefix=prefix, progress=progress)
     uri = client.upload_data(manifest)["uri"]
     return f"{uri}{path.name}" if path.is_file() else f"{uri}{path.name}/"
+
+
+def portable_environment(
+    client: MillClient, environment: dict[str, Any], progress: Progress | None = None
+) -> dict[str, Any]:
+    """An environment with no local paths: the conda file inline, the build context uploaded."""
+    import yaml
+
+    result = dict(environment)
+    conda = result.get("conda_file")
+    if isinstance(conda, str) and Path(conda).is_file():
+        result["conda_file"] = yaml.safe_load(Path(conda).read_text(encoding="utf-8"))
+    build = result.get("build")
+    if isinstance(build, dict) and Path(str(build.get("path", ""))).is_dir():
+        result["build"] = {**build, "path": upload_code(client, Path(build["path"]), progress)}
+    return result
 
 
 def _send_missing(

@@ -38,8 +38,11 @@ class ProcessHandle:
 class Runner(Protocol):
     """Launches job bootstraps on a compute target. Implementations: :class:`LocalRunner`."""
 
-    def launch(self, plan: dict[str, Any], run_dir: Path) -> ProcessHandle:
-        """Write ``plan`` as ``run_dir/launch.json`` and start the bootstrap on it."""
+    def launch(
+        self, plan: dict[str, Any], run_dir: Path, *, python: str | None = None
+    ) -> ProcessHandle:
+        """Write ``plan`` as ``run_dir/launch.json`` and start the bootstrap on it, in
+        ``python`` (the job environment's interpreter; default: the runner's own)."""
         ...
 
     def is_alive(self, handle: ProcessHandle) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from mill.domain.status import JobStatus
 
-__all__ = ["Compute", "Datastore", "Job", "StatusChange", "Workspace"]
+__all__ = ["Compute", "Datastore", "EnvironmentAsset", "Job", "StatusChange", "Workspace"]
 
 
 @dataclass
@@ -75,6 +75,8 @@ class Job:
     snapshot_id: str | None = None
     callback_token_hash: str | None = None
     archived: bool = False
+    environment_key: str | None = None
+    environment_info: dict[str, Any] | None = None
     id: int | None = None
 
     def status_at(self, status: JobStatus) -> float | None:
@@ -82,3 +84,18 @@ class Job:
             if change.status == status:
                 return change.at
         return None
+
+
+@dataclass
+class EnvironmentAsset:
+    """A named, versioned environment. ``definition`` holds no local paths: conda content is
+    inline and a build context is a code snapshot, so any machine can build it."""
+
+    workspace: str
+    name: str
+    version: str
+    definition: dict[str, Any]
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    archived: bool = False
+    created_at: float = 0.0

@@ -156,6 +156,8 @@ def start_background(
         )
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MILL_HOME=str(settings.home), MILL_DATABASE_URL=settings.database_url)
+    if settings.envs_dir is not None:
+        env["MILL_ENVS_DIR"] = str(settings.envs_dir)
     env.pop("MILL_URL", None)
     if token:
         env["MILL_TOKEN"] = token  # through the environment, never the command line
@@ -191,11 +193,7 @@ def start_background(
                 hint=f"see {settings.server_log}:\n" + _tail(settings.server_log),
             )
         info = read_server_file(settings)
-        if (
-            info
-            and info.get("pid") == child.pid
-            and wait_healthy(info["url"], settings, 0.2)
-        ):
+        if info and info.get("pid") == child.pid and wait_healthy(info["url"], settings, 0.2):
             return info
         time.sleep(0.05)
     child.terminate()

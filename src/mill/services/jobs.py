@@ -22,13 +22,12 @@ from mill.errors import (
     UsageError,
 )
 from mill.hashing import content_hash
-from mill.services import computes
+from mill.services import computes, environments
 from mill.services.context import Context
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
 from mill.store.sql import JobQuery
 
 __all__ = [
-    "ENVIRONMENT_NOTE",
     "apply_event",
     "archive",
     "cancel",
@@ -42,10 +41,6 @@ __all__ = [
 
 _SNAPSHOT_PREFIX = "snapshot:"
 _DEFAULT_EXPERIMENT = "Default"
-ENVIRONMENT_NOTE = (
-    "recorded, not built: this version runs jobs in the control plane's Python interpreter "
-    "({python}); building environments arrives with the environments feature"
-)
 
 
 def create(
@@ -80,6 +75,7 @@ def create(
             value=instances,
             allowed=f"at most {compute.max_instances}",
         )
+    environment = environments.resolve_for_job(ctx, workspace, spec.environment)
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["name"] = name
     snapshot_id = _check_code(ctx, workspace, data.get("code"))
@@ -99,6 +95,8 @@ def create(
         slots=instances,
         snapshot_id=snapshot_id,
         created_at=time.time(),
+        environment_key=environment.get("key"),
+        environment_info=environment,
     )
     job.history = [StatusChange(JobStatus.NOT_STARTED, job.created_at)]
     if validate_only:
@@ -223,7 +221,7 @@ def read(ctx: Context, job: Job) -> dict[str, Any]:
         "parent_job_name": None,
         "creation_context": {"created_at": iso(job.created_at)},
         # Mill's own fields
-        "environment_status": ENVIRONMENT_NOTE.format(python=_python()),
+        **_environment_fields(job),
         "start_time": iso(job.started_at),
         "end_time": iso(job.ended_at),
         "duration_seconds": duration,
@@ -377,10 +375,22 @@ def _resolve_outputs(
     return resolved
 
 
-def _python() -> str:
-    import sys
-
-    return sys.executable
+def _environment_fields(job: Job) -> dict[str, Any]:
+    info = job.environment_info or {}
+    build = info.get("build") or {}
+    if info.get("kind") == "virtualenv":
+        status = "cache hit" if build.get("cache_hit") else ("built" if build else "not built yet")
+    elif info.get("kind") == "user_managed":
+        status = "user-managed interpreter"
+    else:
+        status = "host interpreter"
+    return {
+        "environment_key": job.environment_key,
+        "environment_status": status,
+        "environment_build_seconds": build.get("seconds"),
+        "environment_python": build.get("python"),
+        "environment_notes": info.get("notes") or [],
+    }
 
 
 def _id(job: Job) -> int:

@@ -67,7 +67,8 @@ def output_path(ctx: Context, job: Job, output: str) -> Path:
     return resolve_uri(ctx, job.workspace, spec["path"])
 
 
-def build_plan(ctx: Context, job: Job, token: str) -> dict[str, Any]:
+def build_plan(ctx: Context, job: Job, token: str, python: str | None = None) -> dict[str, Any]:
+    """The launch plan; ``python`` is the job environment's interpreter (default: ours)."""
     spec = job.spec
     run_dir = ctx.run_dir(job.workspace, job.name)
     if run_dir.exists():  # a relaunch after a crash between launch and the first event
@@ -79,11 +80,11 @@ def build_plan(ctx: Context, job: Job, token: str) -> dict[str, Any]:
         spec["command"], inputs=input_values, outputs=output_values, name=job.name
     )
     resources = spec.get("resources") or {}
-    python = Path(sys.executable)
+    interpreter = Path(python or sys.executable)
     env = {str(k): str(v) for k, v in (spec.get("environment_variables") or {}).items()}
     env.update(
         {
-            "PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PATH": f"{interpreter.parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONUNBUFFERED": "1",
             "AZUREML_RUN_ID": job.name,
             "AZUREML_JOB_NAME": job.name,

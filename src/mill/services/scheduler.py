@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from mill.compute.base import ProcessHandle
 from mill.domain.entities import Job
 from mill.domain.status import ACTIVE, JobStatus
 from mill.errors import MillError
-from mill.services import computes, jobs
+from mill.services import building, computes, jobs
 from mill.services.context import Context
 from mill.services.launch import build_plan, new_token
 
@@ -36,6 +37,8 @@ class Scheduler:
         self.ctx = ctx
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="mill-scheduler", daemon=True)
+        # Environment builds take seconds to minutes: they never hold up the loop.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mill-build")
 
     def start(self) -> None:
         self._thread.start()
@@ -44,6 +47,7 @@ class Scheduler:
         self._stop.set()
         self.ctx.wakeup.set()
         self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -82,24 +86,49 @@ class Scheduler:
                 used[key] = used.get(key, 0) + job.slots
 
     def _launch(self, job: Job) -> bool:
+        """Take the job's slots (Preparing) and start it; a build first runs in the pool."""
         token, token_hash = new_token()
         run_dir = self.ctx.run_dir(job.workspace, job.name)
-        try:
-            plan = build_plan(self.ctx, job, token)
-        except MillError as exc:
-            self._fail(job, f"cannot start: {exc.message}")
-            return False
         # Record the token before the process can call back with it.
         moved = self.ctx.store.transition(
             _id(job), JobStatus.PREPARING, callback_token_hash=token_hash, run_dir=str(run_dir)
         )
         if moved is None:  # canceled in the meantime
             return False
+        if (job.environment_info or {}).get("kind") == "virtualenv":
+            self._pool.submit(self._build_then_start, moved, token)
+        else:
+            python = ((job.environment_info or {}).get("resolved") or {}).get("python_path")
+            self._start(moved, token, python)
+        return True
+
+    def _build_then_start(self, job: Job, token: str) -> None:
         try:
-            handle = self.ctx.runner.launch(plan, run_dir)
+            python = building.build_for_job(self.ctx, job)
+        except MillError as exc:
+            self._fail(job, exc.message)
+            return
+        except Exception as exc:  # a build must never take the scheduler's pool down
+            log.exception("environment build for %s failed", job.name)
+            self._fail(job, f"environment build failed: {exc}")
+            return
+        current = self.ctx.store.get_job_by_id(_id(job))
+        if current.status != JobStatus.PREPARING:  # canceled while it built
+            return
+        self._start(current, token, python)
+        self.ctx.wakeup.set()
+
+    def _start(self, job: Job, token: str, python: str | None) -> None:
+        run_dir = self.ctx.run_dir(job.workspace, job.name)
+        try:
+            plan = build_plan(self.ctx, job, token, python)
+            handle = self.ctx.runner.launch(plan, run_dir, python=python)
+        except MillError as exc:
+            self._fail(job, f"cannot start: {exc.message}")
+            return
         except OSError as exc:
             self._fail(job, f"could not start the job process: {exc}")
-            return False
+            return
 
         def record(j: Job) -> bool:
             j.handle = handle.to_dict()
@@ -107,12 +136,11 @@ class Scheduler:
 
         self.ctx.store.update_job(_id(job), record)
         log.info("started job %s (pid %s)", job.name, handle.pid)
-        return True
 
     def _supervise(self) -> None:
         for job in self.ctx.store.jobs_in(ACTIVE):
             if not job.handle:
-                continue  # being launched right now
+                continue  # its environment is being built, or it is being launched
             if self.ctx.runner.is_alive(ProcessHandle.from_dict(job.handle)):
                 continue
             jobs.finish_from_result(
@@ -137,13 +165,14 @@ def recover(ctx: Context) -> dict[str, int]:
             adopted += 1
             log.info("re-adopted job %s (pid %s)", job.name, handle.pid)
             continue
-        pid = handle.pid if handle else "unknown"
-        jobs.finish_from_result(
-            ctx,
-            job,
-            JobStatus.FAILED,
-            f"the control plane restarted and the job process (pid {pid}) was no longer running",
+        reason = (
+            f"the control plane restarted and the job process (pid {handle.pid}) "
+            "was no longer running"
+            if handle
+            else "the control plane restarted before the job started (during its environment "
+            "build); submit it again"
         )
+        jobs.finish_from_result(ctx, job, JobStatus.FAILED, reason)
         settled += 1
     return {"adopted": adopted, "settled": settled, "at": int(time.time())}
 

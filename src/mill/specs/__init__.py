@@ -5,6 +5,7 @@ layer above can depend on this package.
 """
 
 from .command_job import CommandJob, Distribution, Limits, Resources
+from .environment import load_environment
 from .expressions import Reference, command_references, render_command
 from .inputs import (
     DATA_INPUT_TYPES,
@@ -47,6 +48,7 @@ __all__ = [
     "classify_path",
     "command_references",
     "load_command_job",
+    "load_environment",
     "load_yaml",
     "normalize_compute",
     "parse_asset_reference",

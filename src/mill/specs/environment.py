@@ -10,6 +10,7 @@ becomes absolute; problems inside those files name those files.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,7 +33,7 @@ from .problems import (
 from .references import classify_path, looks_like_placeholder, parse_asset_reference
 from .yamldoc import YamlDocument, load_yaml
 
-__all__ = ["BuildContext", "EnvironmentSpec", "check_environment"]
+__all__ = ["BuildContext", "EnvironmentSpec", "check_environment", "load_environment"]
 
 ENVIRONMENT_FORMS = (
     "azureml:<name>:<version>, azureml:<name>@<label>, azureml://registries/..., "
@@ -50,6 +51,15 @@ class BuildContext(BaseModel):
     dockerfile_path: OptionalText = None
 
 
+class PythonSection(BaseModel):
+    """Azure ML SDK v1's ``python`` section: run in an existing interpreter, as is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_managed_dependencies: bool = False
+    interpreter_path: OptionalText = None
+
+
 class EnvironmentSpec(BaseModel):
     """An environment as an environment YAML file or an inline mapping describes it."""
 
@@ -59,27 +69,36 @@ class EnvironmentSpec(BaseModel):
     name: OptionalText = None
     version: OptionalText = None
     image: OptionalText = None
-    conda_file: OptionalText = None
+    # A path, or the conda file's content inline (as azure-ai-ml's Environment accepts).
+    conda_file: OptionalText | dict[str, Any] = None
     build: BuildContext | None = None
     description: OptionalText = None
     tags: TextMap = Field(default_factory=dict)
     inference_config: dict[str, Any] | None = None
+    python: PythonSection | None = None
     os_type: Annotated[Literal["linux", "windows"] | None, choice(("linux", "windows"))] = None
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> EnvironmentSpec:
-        if self.image is None and self.conda_file is None and self.build is None:
+        user_managed = self.python is not None and self.python.user_managed_dependencies
+        if (
+            self.image is None
+            and self.conda_file is None
+            and self.build is None
+            and not user_managed
+        ):
             fail(
                 problem(
                     "nothing to build the environment from",
-                    allowed="at least one of image, conda_file, build",
+                    allowed="at least one of image, conda_file, build "
+                    "(or python.user_managed_dependencies: true)",
                 )
             )
         context = context_of(info)
         if context is None:
             return self
         problems: list[Problem] = []
-        if self.conda_file is not None and classify_path(self.conda_file) == "local":
+        if isinstance(self.conda_file, str) and classify_path(self.conda_file) == "local":
             try:
                 self.conda_file = _check_conda_file(self.conda_file, context)
             except Problems as exc:
@@ -127,6 +146,26 @@ def check_environment(value: Any, info: ValidationInfo) -> str | dict[str, Any] 
     if looks_like_placeholder(text):
         message = "a placeholder, not an environment reference: replace it (for example with --set)"
     fail(problem(message, value=value, allowed=ENVIRONMENT_FORMS))
+
+
+def load_environment(path: Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """An environment YAML file (with ``--set`` overrides), validated, local paths absolute.
+
+    Its ``name`` and ``version`` are kept; every issue names this file and its line.
+    """
+    from .overrides import apply_overrides
+
+    doc = load_yaml(path)
+    data = apply_overrides(doc.data, overrides) if overrides else doc.data
+    doc = YamlDocument(data, doc.file, doc.base_dir, doc.lines)
+    context = SpecContext(base_dir=doc.base_dir, shown_dir=os.path.dirname(doc.file))
+    try:
+        spec = EnvironmentSpec.model_validate(doc.data, context=context.as_context())
+    except ValidationError as exc:
+        raise SpecError(to_issues(from_validation_error(exc, EnvironmentSpec), doc)) from None
+    except Problems as exc:
+        raise SpecError(to_issues(exc.problems, doc)) from None
+    return spec.as_inline()
 
 
 def _check_reference(value: str) -> str:

@@ -25,6 +25,7 @@ _REGISTRY = re.compile(
     rf"^azureml://registries/([^/\s]+)/([a-z_]+)/({_NAME})"
     r"(?:/versions/([^/\s]+)|/labels/([^/\s]+))?/?$"
 )
+_SNAPSHOT = re.compile(r"^snapshot:[0-9a-f]{64}$")
 _CLOUD_SCHEMES = ("wasbs", "wasb", "abfss", "abfs", "adl", "s3", "gs", "gcs")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$|^\s*\{\{.*\}\}\s*$")
@@ -96,6 +97,7 @@ def normalize_compute(value: str | None) -> str | None:
 def classify_path(value: str) -> str:
     """Say what kind of location a data/code path is.
 
+    ``snapshot`` (``snapshot:<sha256>``, files already uploaded to the workspace),
     ``datastore`` (azureml://datastores/...), ``job_output`` (azureml://jobs/...), ``asset``
     (any other ``azureml:`` reference), ``http`` (http/https), ``cloud`` (wasbs, abfss, s3, gs
     and any other ``scheme://`` URI) or ``local`` (a filesystem path, with or without a
@@ -105,6 +107,8 @@ def classify_path(value: str) -> str:
     lowered = text.lower()
     if lowered.startswith("file:"):
         return "local"
+    if _SNAPSHOT.match(text):
+        return "snapshot"
     if parse_datastore_uri(text) is not None or lowered.startswith("azureml://datastores/"):
         return "datastore"
     if lowered.startswith("azureml://jobs/"):

@@ -11,12 +11,26 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from mill.domain.entities import Compute, Datastore, Job, StatusChange, Workspace
+from mill.domain.entities import (
+    Compute,
+    Datastore,
+    EnvironmentAsset,
+    Job,
+    StatusChange,
+    Workspace,
+)
 from mill.domain.status import ACTIVE, JobStatus, can_move
 from mill.errors import ConflictError, NotFoundError, ServerUnavailableError
 from mill.store import migrate
 from mill.store.engine import make_engine
-from mill.store.tables import ComputeRow, DatastoreRow, JobRow, SnapshotRow, WorkspaceRow
+from mill.store.tables import (
+    ComputeRow,
+    DatastoreRow,
+    EnvironmentRow,
+    JobRow,
+    SnapshotRow,
+    WorkspaceRow,
+)
 
 __all__ = ["JobQuery", "SqlStore"]
 
@@ -99,7 +113,7 @@ class SqlStore:
     def delete_workspace(self, name: str) -> None:
         with self._session() as s:
             row = self._workspace_row(s, name)
-            for table in (JobRow, SnapshotRow, ComputeRow, DatastoreRow):
+            for table in (JobRow, SnapshotRow, ComputeRow, DatastoreRow, EnvironmentRow):
                 s.execute(delete(table).where(table.workspace_id == row.id))
             s.delete(row)
 
@@ -178,6 +192,68 @@ class SqlStore:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFoundError(f"compute {name!r} not found in workspace {workspace!r}")
+
+    # Environments -----------------------------------------------------------------
+    def add_environment(self, env: EnvironmentAsset) -> EnvironmentAsset:
+        try:
+            with self._session() as s:
+                ws = self._workspace_row(s, env.workspace)
+                row = EnvironmentRow(
+                    workspace_id=ws.id,
+                    name=env.name,
+                    version=env.version,
+                    definition=env.definition,
+                    description=env.description,
+                    tags=dict(env.tags),
+                    archived=env.archived,
+                    created_at=env.created_at or time.time(),
+                )
+                s.add(row)
+                s.flush()
+                return _environment(row, ws.name)
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"environment {env.name!r} version {env.version!r} already exists; "
+                "versions are immutable",
+                hint="leave --version out to get the next one",
+            ) from exc
+
+    def list_environments(
+        self, workspace: str, name: str | None = None, include_archived: bool = False
+    ) -> list[EnvironmentAsset]:
+        """Every version (of ``name``, or of all names), oldest first."""
+        with self._session() as s:
+            ws = self._workspace_row(s, workspace)
+            stmt = select(EnvironmentRow).where(EnvironmentRow.workspace_id == ws.id)
+            if name is not None:
+                stmt = stmt.where(EnvironmentRow.name == name)
+            if not include_archived:
+                stmt = stmt.where(EnvironmentRow.archived.is_(False))
+            rows = s.scalars(stmt.order_by(EnvironmentRow.name, EnvironmentRow.id))
+            return [_environment(r, ws.name) for r in rows]
+
+    def update_environment(
+        self, workspace: str, name: str, version: str, change: Callable[[EnvironmentAsset], None]
+    ) -> EnvironmentAsset:
+        with self._session() as s:
+            ws = self._workspace_row(s, workspace)
+            row = s.scalar(
+                select(EnvironmentRow)
+                .where(
+                    EnvironmentRow.workspace_id == ws.id,
+                    EnvironmentRow.name == name,
+                    EnvironmentRow.version == version,
+                )
+                .with_for_update()
+            )
+            if row is None:
+                raise NotFoundError(f"environment {name!r} version {version!r} not found")
+            env = _environment(row, ws.name)
+            change(env)
+            row.description = env.description
+            row.tags = dict(env.tags)
+            row.archived = env.archived
+            return env
 
     # Snapshots --------------------------------------------------------------------
     def add_snapshot(self, workspace: str, digest: str, file_count: int, size_bytes: int) -> bool:
@@ -368,6 +444,19 @@ def _compute(row: ComputeRow, workspace: str) -> Compute:
     )
 
 
+def _environment(row: EnvironmentRow, workspace: str) -> EnvironmentAsset:
+    return EnvironmentAsset(
+        workspace=workspace,
+        name=row.name,
+        version=row.version,
+        definition=row.definition,
+        description=row.description,
+        tags=dict(row.tags or {}),
+        archived=row.archived,
+        created_at=row.created_at,
+    )
+
+
 def _job(row: JobRow, workspace: str) -> Job:
     return Job(
         id=row.id,
@@ -394,6 +483,8 @@ def _job(row: JobRow, workspace: str) -> Job:
         snapshot_id=row.snapshot_id,
         callback_token_hash=row.callback_token_hash,
         archived=row.archived,
+        environment_key=row.environment_key,
+        environment_info=row.environment_info,
     )
 
 
@@ -420,3 +511,5 @@ def _fill_job_row(row: JobRow, job: Job) -> None:
     row.snapshot_id = job.snapshot_id
     row.callback_token_hash = job.callback_token_hash
     row.archived = job.archived
+    row.environment_key = job.environment_key
+    row.environment_info = job.environment_info

@@ -18,7 +18,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ComputeRow", "DatastoreRow", "JobRow", "SnapshotRow", "WorkspaceRow"]
+__all__ = [
+    "Base",
+    "ComputeRow",
+    "DatastoreRow",
+    "EnvironmentRow",
+    "JobRow",
+    "SnapshotRow",
+    "WorkspaceRow",
+]
 
 
 class Base(DeclarativeBase):
@@ -94,6 +102,9 @@ class JobRow(Base):
     snapshot_id: Mapped[str | None] = mapped_column(String(64))
     callback_token_hash: Mapped[str | None] = mapped_column(String(64))
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The environment as the job resolved it (definition, key, build facts); see 0002.
+    environment_key: Mapped[str | None] = mapped_column(String(64))
+    environment_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SnapshotRow(Base):
@@ -107,4 +118,23 @@ class SnapshotRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     file_count: Mapped[int] = mapped_column(Integer)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class EnvironmentRow(Base):
+    """A named, versioned environment asset; ``definition`` is portable (no local paths)."""
+
+    __tablename__ = "environments"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", "version", name="uq_environments_ws_name_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)

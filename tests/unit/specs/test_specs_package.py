@@ -13,6 +13,7 @@ PUBLIC = {
     "load_yaml",
     "YamlDocument",
     "load_command_job",
+    "load_environment",
     "parse_command_job",
     "apply_overrides",
     "CommandJob",

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from mill.domain.entities import Job
 from mill.domain.status import TERMINAL
 from mill.errors import NotFoundError
 from mill.server.routes.deps import context, json_object
@@ -84,16 +85,22 @@ async def job_logs(
     file: str = "user_logs/std_log.txt",
     offset: int = Query(0, ge=0),
     follow: bool = False,
+    until_started: bool = False,
     ctx: Context = Depends(context),
 ) -> StreamingResponse:
-    """The log file from ``offset``; with ``follow`` it streams until the job has ended."""
+    """The log file from ``offset``; with ``follow`` it streams until the job has ended
+    (or, with ``until_started``, until its process has started: for the build log)."""
     job = await run_in_threadpool(ctx.store.get_job, ws, name)
     path = await run_in_threadpool(jobs.log_path, ctx, job, file)
 
     async def body() -> AsyncIterator[bytes]:
         position = offset
         next_status_check = 0.0
-        ended = job.status in TERMINAL
+
+        def done(j: Job) -> bool:
+            return j.status in TERMINAL or (until_started and j.handle is not None)
+
+        ended = done(job)
         loop = asyncio.get_running_loop()
         while True:
             chunk = _read_from(path, position)
@@ -107,7 +114,7 @@ async def job_logs(
             if now >= next_status_check:
                 current = await run_in_threadpool(ctx.store.get_job, ws, name)
                 # Read once more after the end so nothing written last is lost.
-                ended = current.status in TERMINAL
+                ended = done(current)
                 next_status_check = now + _STATUS_POLL_SECONDS
                 if ended:
                     continue
