@@ -264,3 +264,21 @@ def test_environment_show_for_a_job_example(shared_mill: MillHome) -> None:
     result = shared_mill.json("job", "validate", "--file", str(EXAMPLES / "sklearn-iris/job.yml"))
     assert len(result["environment_key"]) == 64
     assert json.dumps(result)  # serialisable as az prints it
+
+
+def test_environment_build_now_with_either_builder(shared_mill: MillHome, tmp_path: Path) -> None:
+    folder = _write(tmp_path / "b", {"env.yml": "name: prebuilt\nimage: python:3.11\n"})
+    created = shared_mill.json("environment", "create", "--file", str(folder / "env.yml"))
+    built = shared_mill.json("environment", "build", "--name", "prebuilt")
+    assert built["key"] == created["key"] and built["python"].endswith("/bin/python")
+    again = shared_mill.json(
+        "environment", "build", "--name", "prebuilt", "--version", created["version"]
+    )
+    assert again["cache_hit"] is True
+    docker = shared_mill.cli(
+        "environment", "build", "--name", "prebuilt", "--builder", "docker", check=False
+    )
+    if docker.returncode == 0:  # a container engine answers on this machine
+        assert json.loads(docker.stdout)["image"].startswith("mill-env:")
+    else:
+        assert docker.returncode == 1 and "needs a container engine" in docker.stderr

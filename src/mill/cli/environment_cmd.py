@@ -278,19 +278,29 @@ def restore_cmd(name: str, version: str | None, workspace: str) -> None:
 @click.option("-n", "--name", required=True)
 @click.option("-v", "--version", default=None)
 @click.option("-l", "--label", default=None)
+@click.option(
+    "--builder",
+    type=click.Choice(["uv", "docker"]),
+    default="uv",
+    show_default=True,
+    help="docker: build a real image from the same spec (needs a container engine).",
+)
 @workspace_option
 @output_options
 def build_cmd(
     name: str,
     version: str | None,
     label: str | None,
+    builder: str,
     workspace: str,
     output: str | None,
     query: str | None,
 ) -> None:
     """Build an environment now (or find it cached), so jobs using it start at once."""
     click.echo(f"Building environment {name!r} (the first build downloads packages)...", err=True)
-    result = connect(workspace).environment_action(name, "build", version=version, label=label)
+    result = connect(workspace).environment_action(
+        name, "build", version=version, label=label, builder=builder
+    )
     for line in result.pop("log", []):
         click.echo(line, err=True)
     emit(result, output, query)

@@ -13,12 +13,15 @@ from .cache import CachedEnvironment, parse_duration
 from .conda import conda_to_pip
 from .curated import curated_name, list_curated
 from .definition import EnvironmentDefinition, ResolvedEnvironment
+from .docker import BuiltImage, DockerImageBuilder, dockerfile_for
 from .key import canonical_form, environment_key, explain_difference, platform_tag
 from .resolve import resolve
 
 __all__ = [
     "BuiltEnvironment",
+    "BuiltImage",
     "CachedEnvironment",
+    "DockerImageBuilder",
     "EnvironmentBuildError",
     "EnvironmentDefinition",
     "ResolvedEnvironment",
@@ -26,6 +29,7 @@ __all__ = [
     "canonical_form",
     "conda_to_pip",
     "curated_name",
+    "dockerfile_for",
     "environment_key",
     "explain_difference",
     "find_uv",

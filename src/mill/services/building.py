@@ -32,8 +32,6 @@ def build_for_job(ctx: Context, job: Job) -> str:
     with log_path.open("a", encoding="utf-8") as log_file:
         write = _writer(log_file)
         write(f"Environment {info.get('key')} for job {job.name}")
-        for note in resolved.notes:
-            write(f"note: {note}")
         try:
             built = builder(ctx).build(resolved, log=write)
         except Exception as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from mill import envs
@@ -75,15 +75,31 @@ def build_environment(
     name: str,
     version: str | None = None,
     label: str | None = None,
+    builder_name: str = Query("uv", alias="builder"),
     ctx: Context = Depends(context),
 ) -> dict[str, Any]:
-    """Build (or find cached) an environment now, so jobs using it start at once."""
+    """Build (or find cached) an environment now, so jobs using it start at once.
+
+    ``builder=docker`` builds a real image from the same spec where a container engine runs.
+    """
+    if builder_name not in ("uv", "docker"):
+        raise UsageError(f"unknown builder {builder_name!r}; allowed: uv, docker")
     asset = environments.show(ctx, ws, name, version, label)
     resolved = environments.resolve_for_job(ctx, ws, f"azureml:{name}:{asset['version']}")
+    spec = envs.ResolvedEnvironment.model_validate(resolved["resolved"])
     lines: list[str] = []
-    built = builder(ctx).build(
-        envs.ResolvedEnvironment.model_validate(resolved["resolved"]), log=lines.append
-    )
+    if builder_name == "docker":
+        image = envs.DockerImageBuilder().build(spec, log=lines.append)
+        return {
+            "name": name,
+            "version": asset["version"],
+            "key": image.key,
+            "builder": "docker",
+            "image": image.tag,
+            "seconds": round(image.seconds, 3),
+            "log": lines[-200:],
+        }
+    built = builder(ctx).build(spec, log=lines.append)
     return {
         "name": name,
         "version": asset["version"],
