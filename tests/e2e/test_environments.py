@@ -282,3 +282,37 @@ def test_environment_build_now_with_either_builder(shared_mill: MillHome, tmp_pa
         assert json.loads(docker.stdout)["image"].startswith("mill-env:")
     else:
         assert docker.returncode == 1 and "needs a container engine" in docker.stderr
+
+
+def test_user_managed_interpreter_runs_the_job_as_is(shared_mill: MillHome, tmp_path: Path) -> None:
+    name = shared_mill.submit(
+        "command: python -c 'import sys; print(sys.executable)'\n"
+        "environment:\n  python:\n    user_managed_dependencies: true\n"
+        f"    interpreter_path: {sys.executable}\n",
+        folder="user-managed",
+    )
+    job = shared_mill.wait_job(name)
+    assert job["status"] == "Completed", job
+    assert job["environment_status"] == "user-managed interpreter"
+    missing = _write(
+        tmp_path / "um",
+        {
+            "job.yml": "command: 'true'\nenvironment:\n  python:\n    user_managed_dependencies: true\n    interpreter_path: /no/such/python\n"
+        },
+    )
+    refused = shared_mill.cli("job", "create", "--file", str(missing / "job.yml"), check=False)
+    assert refused.returncode == 2 and "/no/such/python" in refused.stderr
+
+
+def test_environment_validate(shared_mill: MillHome, tmp_path: Path) -> None:
+    good = _write(
+        tmp_path / "v",
+        {"conda.yml": CONDA, "env.yml": "name: v\nimage: python:3.11\nconda_file: conda.yml\n"},
+    )
+    assert (
+        "valid"
+        in shared_mill.cli("environment", "validate", "--file", str(good / "env.yml")).stderr
+    )
+    (good / "bad.yml").write_text("name: v\nimage: python:3.11\nconda_fiel: conda.yml\n")
+    bad = shared_mill.cli("environment", "validate", "--file", str(good / "bad.yml"), check=False)
+    assert bad.returncode == 2 and "bad.yml:3" in bad.stderr and "conda_fiel" in bad.stderr
