@@ -114,6 +114,13 @@ def show_cmd(name: str, workspace: str, output: str | None, query: str | None) -
 @click.option("--include-archived", is_flag=True)
 @click.option("--archived-only", is_flag=True)
 @click.option("-r", "--max-results", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option(
+    "--filter",
+    "filter_",
+    default=None,
+    help='MLflow search filter on the jobs\' runs, e.g. "metrics.accuracy > 0.9".',
+)
+@click.option("--order-by", multiple=True, help="e.g. metrics.accuracy DESC (repeatable).")
 @workspace_option
 @output_options
 def list_cmd(
@@ -122,19 +129,77 @@ def list_cmd(
     include_archived: bool,
     archived_only: bool,
     max_results: int,
+    filter_: str | None,
+    order_by: tuple[str, ...],
     workspace: str,
     output: str | None,
     query: str | None,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first (or as --order-by says)."""
     jobs = connect(workspace).list_jobs(
         experiment_name=experiment_name,
         status=status,
         include_archived=include_archived,
         archived_only=archived_only,
         max_results=max_results,
+        filter=filter_,
+        order_by=list(order_by) or None,
     )
     emit(jobs, output, query, columns=_COLUMNS, default="table")
+
+
+@job.command("metrics")
+@click.option("-n", "--name", required=True)
+@click.option("--history", default=None, metavar="KEY", help="Every logged value of one metric.")
+@workspace_option
+@output_options
+def metrics_cmd(
+    name: str, history: str | None, workspace: str, output: str | None, query: str | None
+) -> None:
+    """A job's latest metrics, or the history of one."""
+    result = connect(workspace).job_metrics(name, history)
+    if history:
+        emit(
+            result["history"],
+            output,
+            query,
+            columns=(("Step", "step"), ("Value", "value"), ("Time", "timestamp")),
+            default="table",
+        )
+    else:
+        rows = [{"metric": k, "value": v} for k, v in sorted(result["metrics"].items())]
+        emit(rows if not query else result, output, query, default="table")
+
+
+@job.command("compare")
+@click.argument("names", nargs=-1, required=True)
+@workspace_option
+@output_options
+def compare_cmd(
+    names: tuple[str, ...], workspace: str, output: str | None, query: str | None
+) -> None:
+    """Params and metrics of jobs side by side; '*' marks what differs."""
+    result = connect(workspace).compare_jobs(list(names))
+    if output or query:
+        emit(result, output, query)
+        return
+    rows = []
+    for section in ("params", "metrics"):
+        table = result[section]
+        for key, values in table["values"].items():
+            mark = "*" if key in table["differs"] else ""
+            rows.append(
+                {
+                    "": mark,
+                    "kind": section[:-1],
+                    "key": key,
+                    **{
+                        n: ("" if v is None else v)
+                        for n, v in zip(result["jobs"], values, strict=True)
+                    },
+                }
+            )
+    emit(rows, "table", None)
 
 
 @job.command("stream")

@@ -15,6 +15,7 @@ __all__ = ["main"]
 COMMANDS = {
     "compute": "mill.cli.compute_cmd:compute",
     "environment": "mill.cli.environment_cmd:environment",
+    "experiment": "mill.cli.experiment_cmd:experiment",
     "job": "mill.cli.job_cmd:job",
     "server": "mill.cli.server_cmd:server",
     "workspace": "mill.cli.workspace_cmd:workspace",

@@ -143,9 +143,35 @@ class MillClient:
         return result
 
     def list_jobs(self, **params: Any) -> list[dict[str, Any]]:
-        clean = {k: v for k, v in params.items() if v not in (None, False)}
+        clean = {k: v for k, v in params.items() if v not in (None, False, [])}
         result: list[dict[str, Any]] = self.request("GET", self.ws("/jobs"), params=clean)
         return result
+
+    def job_metrics(self, name: str, history: str | None = None) -> dict[str, Any]:
+        params = {"history": history} if history else None
+        url = self.ws(f"/jobs/{quote(name, safe='')}/metrics")
+        result: dict[str, Any] = self.request("GET", url, params=params)
+        return result
+
+    def compare_jobs(self, names: list[str]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", self.ws("/jobs/compare"), json={"names": names}
+        )
+        return result
+
+    def list_experiments(self, include_archived: bool = False) -> list[dict[str, Any]]:
+        params = {"include_archived": "true"} if include_archived else None
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/experiments"), params=params)
+        return result
+
+    def show_experiment(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "GET", self.ws(f"/experiments/{quote(name, safe='')}")
+        )
+        return result
+
+    def experiment_action(self, name: str, action: str) -> None:
+        self.request("POST", self.ws(f"/experiments/{quote(name, safe='')}/{action}"))
 
     def job_action(self, name: str, action: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request(

@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mill import __version__
 from mill.errors import AuthError, MillError, SpecError, SpecIssue
+from mill.hashing import content_hash
 from mill.services import scheduler as scheduler_module
 from mill.services import workspaces
 from mill.services.context import Context
@@ -25,6 +27,7 @@ log = logging.getLogger("mill.server")
 
 # Paths that answer without the server token: liveness, and job callbacks (own token).
 _OPEN_PATHS = ("/healthz", "/api/v1/runtime/")
+_TRACKING_MARK = "/2.0/mlflow"  # MLflow API and artifact paths, under any prefix
 
 
 def create_app(
@@ -62,11 +65,17 @@ def create_app(
     async def check_token(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if token and not request.url.path.startswith(_OPEN_PATHS):
+        path = request.url.path
+        if token and not path.startswith(_OPEN_PATHS):
             header = request.headers.get("authorization", "")
             given = header[7:] if header.lower().startswith("bearer ") else ""
             if not given or not hmac.compare_digest(given.encode(), token.encode()):
-                return _envelope(AuthError("missing or wrong token", hint="set MILL_TOKEN"))
+                # A running job may call the MLflow API with its own token (MLFLOW_TRACKING_TOKEN).
+                job_call = given and _TRACKING_MARK in path
+                if not job_call or not await run_in_threadpool(
+                    ctx.store.has_active_job_token, content_hash(given.encode())
+                ):
+                    return _envelope(AuthError("missing or wrong token", hint="set MILL_TOKEN"))
         return await call_next(request)
 
     @app.exception_handler(MillError)
@@ -114,6 +123,12 @@ def create_app(
 
     for module in (ws_routes, computes, uploads, environments, jobs, runtime):
         app.include_router(module.router, prefix="/api/v1")
+
+    from mill.tracking.routers import routers_for_app
+
+    app.state.tracking_store = ctx.tracking  # one store for the MLflow API and the services
+    for prefix, router in routers_for_app():
+        app.include_router(router, prefix=prefix)
     return app
 
 

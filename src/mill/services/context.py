@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mill.compute.base import Runner
 from mill.config import Settings
 from mill.storage.blobs import BlobStore
 from mill.store import SqlStore
+from mill.store.tracking import SqlTrackingStore
 
 __all__ = ["Context"]
 
@@ -23,6 +25,11 @@ class Context:
     runner: Runner
     server_url: str = ""  # this control plane's own address, for job callbacks
     wakeup: threading.Event = field(default_factory=threading.Event)  # nudges the scheduler
+
+    @cached_property
+    def tracking(self) -> SqlTrackingStore:
+        """Experiments, runs and metrics (the MLflow side), on the same database."""
+        return SqlTrackingStore(self.store)
 
     def workspace_root(self, workspace: str) -> Path:
         return self.settings.workspace_root(workspace)

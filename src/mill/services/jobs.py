@@ -22,7 +22,7 @@ from mill.errors import (
     UsageError,
 )
 from mill.hashing import content_hash
-from mill.services import computes, environments
+from mill.services import computes, environments, runs
 from mill.services.context import Context
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
 from mill.store.sql import JobQuery
@@ -36,6 +36,7 @@ __all__ = [
     "list_jobs",
     "log_path",
     "read",
+    "settle",
     "show",
 ]
 
@@ -101,13 +102,23 @@ def create(
     job.history = [StatusChange(JobStatus.NOT_STARTED, job.created_at)]
     if validate_only:
         return read(ctx, job)
+    if not ctx.store.has_job(workspace, name):  # the same workspace: insert_job says so
+        runs.check_run_id_free(ctx, name)
     stored = ctx.store.insert_job(job)
+    runs.start_run(ctx, stored)
     ctx.wakeup.set()
     return read(ctx, stored)
 
 
 def show(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
-    return read(ctx, ctx.store.get_job(workspace, name))
+    """A job with its run's latest metrics and its params (what `job show` prints)."""
+    data = read(ctx, ctx.store.get_job(workspace, name))
+    data["metrics"] = {
+        k: (None if v != v else v)  # NaN is not JSON
+        for k, v in ctx.tracking.latest_metrics(name).items()
+    }
+    data["params"] = ctx.tracking.params(name)
+    return data
 
 
 def list_jobs(ctx: Context, workspace: str, query: JobQuery) -> list[dict[str, Any]]:
@@ -133,7 +144,8 @@ def cancel(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
             f"job {name!r} has already ended ({job.status.value}); nothing to cancel"
         )
     if job.status in (JobStatus.NOT_STARTED, JobStatus.QUEUED) or not job.handle:
-        ctx.store.transition(
+        settle(
+            ctx,
             _id(job),
             JobStatus.CANCELED,
             error={"code": "Canceled", "message": "canceled by user before it started"},
@@ -162,6 +174,17 @@ def apply_event(ctx: Context, job_id: int, token: str, event: dict[str, Any]) ->
     _apply_status(ctx, job, status, event)
 
 
+def settle(
+    ctx: Context, job_id: int, status: JobStatus, at: float | None = None, **fields: Any
+) -> Job | None:
+    """Move a job to a later status; when that ends it, end its MLflow run and free its slots."""
+    moved = ctx.store.transition(job_id, status, at, **fields)
+    if moved is not None and status in TERMINAL:
+        runs.end_run(ctx, moved)
+        ctx.wakeup.set()
+    return moved
+
+
 def finish_from_result(ctx: Context, job: Job, fallback: JobStatus, reason: str) -> None:
     """Settle a job whose process is gone: from its result.json, else with ``fallback``."""
     result = _read_result(job)
@@ -173,7 +196,8 @@ def finish_from_result(ctx: Context, job: Job, fallback: JobStatus, reason: str)
         if status in TERMINAL:
             _apply_status(ctx, job, status, result)
             return
-    ctx.store.transition(
+    settle(
+        ctx,
         _id(job),
         fallback,
         error={
@@ -254,8 +278,7 @@ def _apply_status(ctx: Context, job: Job, status: JobStatus, event: dict[str, An
             fields["error"] = {"code": "UserError", "message": reason or "the job failed"}
         elif status == JobStatus.CANCELED:
             fields["error"] = {"code": "Canceled", "message": reason or "canceled"}
-    if ctx.store.transition(_id(job), status, when, **fields) and status in TERMINAL:
-        ctx.wakeup.set()
+    settle(ctx, _id(job), status, when, **fields)
 
 
 def _read_result(job: Job) -> dict[str, Any] | None:

@@ -92,8 +92,17 @@ def build_plan(ctx: Context, job: Job, token: str, python: str | None = None) ->
             "AZUREML_WORKSPACE_NAME": job.workspace,
             "MILL_JOB_NAME": job.name,
             "MILL_WORKSPACE": job.workspace,
+            # mlflow.log_* in user code lands in the job's run.
+            "MLFLOW_RUN_ID": job.name,
+            "MLFLOW_EXPERIMENT_ID": ctx.tracking.ensure_experiment(
+                job.workspace, job.experiment_name
+            ),
+            # The job's own token: a token-protected server accepts it for MLflow calls.
+            "MLFLOW_TRACKING_TOKEN": token,
         }
     )
+    if ctx.server_url:
+        env["MLFLOW_TRACKING_URI"] = f"{ctx.server_url}/workspaces/{job.workspace}"
     return {
         "version": 1,
         "job_id": str(job.id),

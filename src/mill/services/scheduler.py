@@ -151,9 +151,8 @@ class Scheduler:
             )
 
     def _fail(self, job: Job, reason: str) -> None:
-        self.ctx.store.transition(
-            _id(job), JobStatus.FAILED, error={"code": "SystemError", "message": reason}
-        )
+        error = {"code": "SystemError", "message": reason}
+        jobs.settle(self.ctx, _id(job), JobStatus.FAILED, error=error)
 
 
 def recover(ctx: Context) -> dict[str, int]:

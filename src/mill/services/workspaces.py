@@ -87,6 +87,7 @@ def _read(ctx: Context, ws: Workspace) -> dict[str, Any]:
         "description": ws.description,
         "tags": ws.tags,
         "storage_root": str(ctx.workspace_root(ws.name)),
+        "mlflow_tracking_uri": f"{ctx.server_url}/workspaces/{ws.name}" if ctx.server_url else None,
         "default_datastore": DEFAULT_DATASTORE,
         "creation_context": {"created_at": iso(ws.created_at)},
     }

@@ -313,6 +313,14 @@ class SqlStore:
                 raise NotFoundError(f"job {name!r} not found in workspace {workspace!r}")
             return _job(row, ws.name)
 
+    def has_job(self, workspace: str, name: str) -> bool:
+        with self._session() as s:
+            ws = self._workspace_row(s, workspace)
+            found = s.scalar(
+                select(JobRow.id).where(JobRow.workspace_id == ws.id, JobRow.name == name)
+            )
+            return found is not None
+
     def get_job_by_id(self, job_id: int) -> Job:
         with self._session() as s:
             row = s.get(JobRow, job_id)
@@ -335,6 +343,19 @@ class SqlStore:
                 stmt = stmt.where(JobRow.archived.is_(False))
             stmt = stmt.order_by(JobRow.id.desc()).limit(q.limit)
             return [_job(r, ws.name) for r in s.scalars(stmt)]
+
+    def has_active_job_token(self, token_hash: str) -> bool:
+        """Whether a running job holds the token with this hash (jobs call MLflow with it)."""
+        with self._session() as s:
+            found = s.scalar(
+                select(JobRow.id)
+                .where(
+                    JobRow.callback_token_hash == token_hash,
+                    JobRow.status.in_([a.value for a in ACTIVE]),
+                )
+                .limit(1)
+            )
+            return found is not None
 
     def jobs_in(self, statuses: Iterable[JobStatus]) -> list[Job]:
         """Jobs of every workspace in the given statuses, oldest first."""

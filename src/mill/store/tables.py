@@ -138,3 +138,9 @@ class EnvironmentRow(Base):
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+# The tracking tables (experiments, runs, metrics...) share this metadata and its migrations.
+from mill.store import tracking_tables as _tracking_tables  # noqa: E402
+
+del _tracking_tables

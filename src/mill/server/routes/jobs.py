@@ -16,9 +16,9 @@ from fastapi.responses import StreamingResponse
 
 from mill.domain.entities import Job
 from mill.domain.status import TERMINAL
-from mill.errors import NotFoundError
+from mill.errors import NotFoundError, UsageError
 from mill.server.routes.deps import context, json_object
-from mill.services import jobs
+from mill.services import experiments, jobs
 from mill.services.context import Context
 from mill.services.launch import ARTIFACTS, output_path
 from mill.store.sql import JobQuery
@@ -46,6 +46,8 @@ def list_jobs(
     include_archived: bool = False,
     archived_only: bool = False,
     max_results: int = Query(50, ge=1, le=10_000),
+    filter: str | None = None,
+    order_by: list[str] | None = Query(None),
     ctx: Context = Depends(context),
 ) -> list[dict[str, Any]]:
     query = JobQuery(
@@ -55,7 +57,49 @@ def list_jobs(
         archived_only=archived_only,
         limit=max_results,
     )
+    if filter or order_by:
+        return experiments.search_jobs(ctx, ws, query, filter, order_by)
     return jobs.list_jobs(ctx, ws, query)
+
+
+@router.post("/workspaces/{ws}/jobs/compare")
+async def compare_jobs(
+    ws: str, request: Request, ctx: Context = Depends(context)
+) -> dict[str, Any]:
+    body = await json_object(request)
+    names = body.get("names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise UsageError('body must be {"names": [job names]}')
+    return await run_in_threadpool(experiments.compare, ctx, ws, names)
+
+
+@router.get("/workspaces/{ws}/jobs/{name}/metrics")
+def job_metrics(
+    ws: str, name: str, history: str | None = None, ctx: Context = Depends(context)
+) -> dict[str, Any]:
+    return experiments.job_metrics(ctx, ws, name, history)
+
+
+@router.get("/workspaces/{ws}/experiments")
+def list_experiments(
+    ws: str, include_archived: bool = False, ctx: Context = Depends(context)
+) -> list[dict[str, Any]]:
+    return experiments.list_all(ctx, ws, include_archived)
+
+
+@router.get("/workspaces/{ws}/experiments/{name}")
+def show_experiment(ws: str, name: str, ctx: Context = Depends(context)) -> dict[str, Any]:
+    return experiments.show(ctx, ws, name)
+
+
+@router.post("/workspaces/{ws}/experiments/{name}/archive", status_code=204)
+def archive_experiment(ws: str, name: str, ctx: Context = Depends(context)) -> None:
+    experiments.archive(ctx, ws, name, True)
+
+
+@router.post("/workspaces/{ws}/experiments/{name}/restore", status_code=204)
+def restore_experiment(ws: str, name: str, ctx: Context = Depends(context)) -> None:
+    experiments.archive(ctx, ws, name, False)
 
 
 @router.get("/workspaces/{ws}/jobs/{name}")

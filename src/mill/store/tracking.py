@@ -1,0 +1,1044 @@
+"""SqlTrackingStore: MLflow-compatible experiments, runs and metrics on SQLite or PostgreSQL.
+
+Written with SQLAlchemy Core (no ORM objects) because metric logging and history reads are
+the hot paths: a batch is one transaction with bulk inserts, and ``latest_metrics`` is
+upserted in the same transaction so searches filter and sort on one row per (run, key).
+
+Experiment ids are global integers, but every workspace has its own ``Default``
+experiment, which the MLflow wire calls ``"0"``; :meth:`_experiment_pk` translates.
+Results are plain dicts shaped like MLflow's entities (``info``/``data``/``inputs``).
+Errors are Mill's: NotFoundError, ConflictError (already exists), UsageError (bad input).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from mill.errors import ConflictError, NotFoundError, UsageError
+from mill.store.engine import make_engine
+from mill.store.tables import WorkspaceRow
+from mill.store.tracking_filters import (
+    EXPERIMENT_ATTRIBUTES,
+    Clause,
+    OrderBy,
+    parse_experiment_filter,
+    parse_filter,
+    parse_order_by,
+)
+from mill.store.tracking_tables import (
+    ExperimentRow,
+    ExperimentTagRow,
+    LatestMetricRow,
+    LoggedModelRow,
+    MetricRow,
+    ParamRow,
+    RunInputRow,
+    RunRow,
+    RunTagRow,
+)
+
+__all__ = ["LoggedModelStore", "SqlTrackingStore", "now_ms"]
+
+WS = cast(Table, WorkspaceRow.__table__)
+EXP = cast(Table, ExperimentRow.__table__)
+EXP_TAG = cast(Table, ExperimentTagRow.__table__)
+RUN = cast(Table, RunRow.__table__)
+PARAM = cast(Table, ParamRow.__table__)
+TAG = cast(Table, RunTagRow.__table__)
+METRIC = cast(Table, MetricRow.__table__)
+LATEST = cast(Table, LatestMetricRow.__table__)
+INPUT = cast(Table, RunInputRow.__table__)
+MODEL = cast(Table, LoggedModelRow.__table__)
+
+ACTIVE, DELETED = "active", "deleted"
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
+RUN_NAME_TAG = "mlflow.runName"
+MAX_PARAM_VALUE = 6000
+MAX_RESULTS = 50_000
+
+_ADJECTIVES = ("amber", "bold", "calm", "deft", "eager", "fleet", "glad", "keen", "lucid", "wry")
+_NOUNS = ("otter", "heron", "lynx", "finch", "stoat", "crane", "moth", "wren", "vole", "ibis")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlTrackingStore:
+    """Tracking queries; takes a ``SqlStore``, an ``Engine`` or a database URL."""
+
+    def __init__(self, store: Any) -> None:
+        if isinstance(store, str):
+            engine: Engine = make_engine(store)
+        elif isinstance(store, Engine):
+            engine = store
+        else:
+            engine = store.engine
+        self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._ready_workspaces: dict[str, int] = {}
+        self._latest_stmt: Any = None
+
+    # Transactions -----------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE),
+        so concurrent writers wait on the busy timeout instead of failing to upgrade a read."""
+        with self.engine.connect() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+            conn.commit()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def _insert(self, table: Any) -> Any:
+        return (sqlite.insert if self._sqlite else postgresql.insert)(table)
+
+    # Workspaces and experiments ---------------------------------------------------
+    def workspace_id(self, workspace: str) -> int:
+        """The workspace's id, creating its Default experiment the first time it is seen."""
+        with self._read() as conn:
+            ws_id = conn.scalar(select(WS.c.id).where(WS.c.name == workspace))
+        if ws_id is None:
+            raise NotFoundError(f"workspace {workspace!r} not found")
+        if self._ready_workspaces.get(workspace) != ws_id:
+            with self._write() as conn:
+                if conn.scalar(_default_id_query(ws_id)) is None:
+                    ts = now_ms()
+                    conn.execute(
+                        self._insert(EXP)
+                        .values(
+                            workspace_id=ws_id,
+                            name="Default",
+                            is_default=True,
+                            artifact_location="mlflow-artifacts:/0",
+                            lifecycle_stage=ACTIVE,
+                            creation_time=ts,
+                            last_update_time=ts,
+                        )
+                        .on_conflict_do_nothing()
+                    )
+            self._ready_workspaces[workspace] = ws_id
+        return int(ws_id)
+
+    def _experiment_pk(self, conn: Connection, ws_id: int, experiment_id: str | int) -> int:
+        text = str(experiment_id)
+        if text == "0":
+            pk = conn.scalar(_default_id_query(ws_id))
+        else:
+            try:
+                wanted = int(text)
+            except ValueError:
+                raise UsageError(f"experiment id must be an integer, got {text!r}") from None
+            pk = conn.scalar(
+                select(EXP.c.id).where(EXP.c.id == wanted, EXP.c.workspace_id == ws_id)
+            )
+        if pk is None:
+            raise NotFoundError(f"No Experiment with id={text} exists")
+        return int(pk)
+
+    def ensure_experiment(self, workspace: str, name: str) -> str:
+        """The id of the experiment named ``name``, created if missing (for job runs)."""
+        found = self.get_experiment_by_name(workspace, name, missing_ok=True)
+        if found is not None:
+            return str(found["experiment_id"])
+        try:
+            return self.create_experiment(workspace, name)
+        except ConflictError:  # created meanwhile by someone else
+            found = self.get_experiment_by_name(workspace, name)
+            return str(found["experiment_id"]) if found else ""
+
+    def create_experiment(
+        self,
+        workspace: str,
+        name: str,
+        artifact_location: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
+        if not name or not name.strip():
+            raise UsageError("experiment name must not be empty")
+        ws_id = self.workspace_id(workspace)
+        ts = now_ms()
+        try:
+            with self._write() as conn:
+                pk = conn.execute(
+                    EXP.insert()
+                    .values(
+                        workspace_id=ws_id,
+                        name=name,
+                        is_default=False,
+                        artifact_location=artifact_location,
+                        lifecycle_stage=ACTIVE,
+                        creation_time=ts,
+                        last_update_time=ts,
+                    )
+                    .returning(EXP.c.id)
+                ).scalar_one()
+                if not artifact_location:
+                    conn.execute(
+                        update(EXP)
+                        .where(EXP.c.id == pk)
+                        .values(artifact_location=f"mlflow-artifacts:/{pk}")
+                    )
+                if tags:
+                    conn.execute(
+                        EXP_TAG.insert(),
+                        [{"experiment_id": pk, "key": k, "value": v} for k, v in tags.items()],
+                    )
+        except IntegrityError as exc:
+            raise ConflictError(f"Experiment(name={name}) already exists.") from exc
+        return str(pk)
+
+    def get_experiment(self, workspace: str, experiment_id: str) -> dict[str, Any]:
+        ws_id = self.workspace_id(workspace)
+        with self._read() as conn:
+            pk = self._experiment_pk(conn, ws_id, experiment_id)
+            return self._experiments(conn, select(EXP).where(EXP.c.id == pk))[0]
+
+    def get_experiment_by_name(
+        self, workspace: str, name: str, missing_ok: bool = False
+    ) -> dict[str, Any] | None:
+        ws_id = self.workspace_id(workspace)
+        with self._read() as conn:
+            found = self._experiments(
+                conn, select(EXP).where(EXP.c.workspace_id == ws_id, EXP.c.name == name)
+            )
+        if not found and not missing_ok:
+            raise NotFoundError(f"Could not find experiment with name '{name}'")
+        return found[0] if found else None
+
+    def search_experiments(
+        self,
+        workspace: str,
+        view_type: str = "ACTIVE_ONLY",
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        ws_id = self.workspace_id(workspace)
+        stages = _view(view_type)
+        stmt = select(EXP).where(EXP.c.workspace_id == ws_id, EXP.c.lifecycle_stage.in_(stages))
+        for clause in parse_experiment_filter(filter_string):
+            if clause.entity == "tag":
+                tag_match = select(EXP_TAG.c.experiment_id).where(
+                    EXP_TAG.c.experiment_id == EXP.c.id,
+                    EXP_TAG.c.key == clause.key,
+                    self._compare(EXP_TAG.c.value, clause),
+                )
+                stmt = stmt.where(exists(tag_match))
+            else:
+                stmt = stmt.where(self._compare(EXP.c[_exp_column(clause.key)], clause))
+        orders: list[Any] = []
+        for order in parse_order_by(order_by, EXPERIMENT_ATTRIBUTES):
+            if order.entity != "attribute":
+                raise UsageError(f"experiments cannot be ordered by {order.entity}s")
+            column = EXP.c[_exp_column(order.key)]
+            orders.append(column.asc() if order.ascending else column.desc())
+        stmt = stmt.order_by(*orders, EXP.c.creation_time.desc(), EXP.c.id.desc())
+        offset, limit = _decode_token(page_token), _limit(max_results)
+        with self._read() as conn:
+            found = self._experiments(conn, stmt.offset(offset).limit(limit + 1))
+        token = _encode_token(offset + limit) if len(found) > limit else None
+        return found[:limit], token
+
+    def update_experiment(self, workspace: str, experiment_id: str, new_name: str) -> None:
+        if not new_name or not new_name.strip():
+            raise UsageError("experiment name must not be empty")
+        ws_id = self.workspace_id(workspace)
+        try:
+            with self._write() as conn:
+                pk = self._experiment_pk(conn, ws_id, experiment_id)
+                conn.execute(
+                    update(EXP)
+                    .where(EXP.c.id == pk)
+                    .values(name=new_name, last_update_time=now_ms())
+                )
+        except IntegrityError as exc:
+            raise ConflictError(f"Experiment(name={new_name}) already exists.") from exc
+
+    def set_experiment_lifecycle(self, workspace: str, experiment_id: str, stage: str) -> None:
+        ws_id = self.workspace_id(workspace)
+        with self._write() as conn:
+            pk = self._experiment_pk(conn, ws_id, experiment_id)
+            if stage == DELETED and conn.scalar(select(EXP.c.is_default).where(EXP.c.id == pk)):
+                raise UsageError("Cannot delete the default experiment '0'.")
+            ts = now_ms()
+            conn.execute(
+                update(EXP).where(EXP.c.id == pk).values(lifecycle_stage=stage, last_update_time=ts)
+            )
+            conn.execute(
+                update(RUN)
+                .where(RUN.c.experiment_id == pk)
+                .values(lifecycle_stage=stage, deleted_time=ts if stage == DELETED else None)
+            )
+
+    def set_experiment_tag(self, workspace: str, experiment_id: str, key: str, value: str) -> None:
+        ws_id = self.workspace_id(workspace)
+        with self._write() as conn:
+            pk = self._experiment_pk(conn, ws_id, experiment_id)
+            stmt = self._insert(EXP_TAG).values(experiment_id=pk, key=key, value=value)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[EXP_TAG.c.experiment_id, EXP_TAG.c.key],
+                    set_={"value": stmt.excluded.value},
+                )
+            )
+
+    def delete_experiment_tag(self, workspace: str, experiment_id: str, key: str) -> None:
+        ws_id = self.workspace_id(workspace)
+        with self._write() as conn:
+            pk = self._experiment_pk(conn, ws_id, experiment_id)
+            conn.execute(delete(EXP_TAG).where(EXP_TAG.c.experiment_id == pk, EXP_TAG.c.key == key))
+
+    def _experiments(self, conn: Connection, stmt: Select[Any]) -> list[dict[str, Any]]:
+        rows = conn.execute(stmt).mappings().all()
+        tags: dict[int, list[dict[str, Any]]] = {}
+        if rows:
+            ids = [r["id"] for r in rows]
+            for exp_id, key, value in conn.execute(
+                select(EXP_TAG.c.experiment_id, EXP_TAG.c.key, EXP_TAG.c.value).where(
+                    EXP_TAG.c.experiment_id.in_(ids)
+                )
+            ):
+                tags.setdefault(exp_id, []).append({"key": key, "value": value})
+        return [
+            {
+                "experiment_id": "0" if r["is_default"] else str(r["id"]),
+                "name": r["name"],
+                "artifact_location": r["artifact_location"],
+                "lifecycle_stage": r["lifecycle_stage"],
+                "creation_time": r["creation_time"],
+                "last_update_time": r["last_update_time"],
+                "tags": tags.get(r["id"], []),
+            }
+            for r in rows
+        ]
+
+    # Runs -------------------------------------------------------------------------
+    def create_run(
+        self,
+        workspace: str,
+        experiment_id: str,
+        run_id: str | None = None,
+        run_name: str | None = None,
+        start_time: int | None = None,
+        tags: dict[str, str] | None = None,
+        user_id: str | None = None,
+    ) -> dict[str, Any]:
+        tags = dict(tags or {})
+        ws_id = self.workspace_id(workspace)
+        run_id = run_id or uuid.uuid4().hex
+        run_name = run_name or tags.get(RUN_NAME_TAG) or _random_name()
+        tags[RUN_NAME_TAG] = run_name
+        try:
+            with self._write() as conn:
+                pk = self._experiment_pk(conn, ws_id, experiment_id)
+                stage = conn.scalar(select(EXP.c.lifecycle_stage).where(EXP.c.id == pk))
+                if stage != ACTIVE:
+                    raise UsageError(
+                        f"The experiment {experiment_id} must be in the 'active' state."
+                    )
+                wire_exp = str(experiment_id) if str(experiment_id) == "0" else str(pk)
+                conn.execute(
+                    RUN.insert().values(
+                        run_uuid=run_id,
+                        experiment_id=pk,
+                        name=run_name,
+                        status="RUNNING",
+                        start_time=start_time if start_time is not None else now_ms(),
+                        end_time=None,
+                        lifecycle_stage=ACTIVE,
+                        artifact_uri=f"mlflow-artifacts:/{wire_exp}/{run_id}/artifacts",
+                        user_id=user_id or "",
+                        deleted_time=None,
+                    )
+                )
+                conn.execute(
+                    TAG.insert(),
+                    [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()],
+                )
+        except IntegrityError as exc:
+            raise ConflictError(f"run {run_id!r} already exists") from exc
+        return self.get_run(run_id, workspace)
+
+    def get_run(self, run_id: str, workspace: str | None = None) -> dict[str, Any]:
+        with self._read() as conn:
+            runs = self._runs(conn, _run_query().where(RUN.c.run_uuid == run_id), workspace)
+        if not runs:
+            raise NotFoundError(f"Run with id={run_id} not found")
+        return runs[0]
+
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+        workspace: str | None = None,
+    ) -> dict[str, Any]:
+        if status is not None and status not in RUN_STATUSES:
+            raise UsageError(f"invalid run status {status!r}; allowed: {', '.join(RUN_STATUSES)}")
+        with self._write() as conn:
+            self._active_run(conn, run_id, workspace)
+            values: dict[str, Any] = {}
+            if status is not None:
+                values["status"] = status
+            if end_time is not None:
+                values["end_time"] = end_time
+            if run_name:
+                values["name"] = run_name
+                self._upsert_tags(conn, run_id, {RUN_NAME_TAG: run_name})
+            if values:
+                conn.execute(update(RUN).where(RUN.c.run_uuid == run_id).values(**values))
+        return self.get_run(run_id, workspace)["info"]
+
+    def set_terminated(self, run_id: str, status: str, end_time: int | None = None) -> None:
+        """End a run (the job integration calls this when a job settles)."""
+        self.update_run(run_id, status=status, end_time=end_time or now_ms())
+
+    def set_run_lifecycle(self, run_id: str, stage: str, workspace: str | None = None) -> None:
+        with self._write() as conn:
+            self._run_ref(conn, run_id, workspace)
+            conn.execute(
+                update(RUN)
+                .where(RUN.c.run_uuid == run_id)
+                .values(lifecycle_stage=stage, deleted_time=now_ms() if stage == DELETED else None)
+            )
+
+    def _run_ref(self, conn: Connection, run_id: str, workspace: str | None) -> tuple[str, int]:
+        stmt = (
+            select(RUN.c.lifecycle_stage, EXP.c.workspace_id)
+            .join(EXP, EXP.c.id == RUN.c.experiment_id)
+            .where(RUN.c.run_uuid == run_id)
+        )
+        if workspace is not None:
+            stmt = stmt.join(WS, WS.c.id == EXP.c.workspace_id).where(WS.c.name == workspace)
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f"Run with id={run_id} not found")
+        return str(row[0]), int(row[1])
+
+    def _active_run(self, conn: Connection, run_id: str, workspace: str | None) -> None:
+        stage, _ = self._run_ref(conn, run_id, workspace)
+        if stage != ACTIVE:
+            raise UsageError(
+                f"The run {run_id} must be in the 'active' state. Current state is {stage}."
+            )
+
+    # Params, tags, metrics --------------------------------------------------------
+    def log_params(self, run_id: str, params: dict[str, str], workspace: str | None = None) -> None:
+        self.log_batch(run_id, params=params, workspace=workspace)
+
+    def set_tag(self, run_id: str, key: str, value: str, workspace: str | None = None) -> None:
+        self.log_batch(run_id, tags={key: value}, workspace=workspace)
+
+    def delete_tag(self, run_id: str, key: str, workspace: str | None = None) -> None:
+        with self._write() as conn:
+            self._active_run(conn, run_id, workspace)
+            result = conn.execute(delete(TAG).where(TAG.c.run_uuid == run_id, TAG.c.key == key))
+            if not result.rowcount:
+                raise NotFoundError(f"No tag with name: {key} in run with id {run_id}")
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[dict[str, Any]] = (),
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        workspace: str | None = None,
+    ) -> None:
+        """Metrics (``key, value, timestamp, step``), params and tags in ONE transaction."""
+        rows = [_metric_row(run_id, m) for m in metrics]
+        params = {k: _param_value(k, v) for k, v in (params or {}).items()}
+        with self._write() as conn:
+            self._active_run(conn, run_id, workspace)
+            if params:
+                self._insert_params(conn, run_id, params)
+            if tags:
+                self._upsert_tags(conn, run_id, tags)
+                if tags.get(RUN_NAME_TAG):
+                    conn.execute(
+                        update(RUN).where(RUN.c.run_uuid == run_id).values(name=tags[RUN_NAME_TAG])
+                    )
+            if rows:
+                conn.execute(METRIC.insert(), rows)
+                self._upsert_latest(conn, rows)
+
+    def _insert_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
+        conn.execute(
+            self._insert(PARAM).on_conflict_do_nothing(),
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in params.items()],
+        )
+        stored = dict(
+            conn.execute(
+                select(PARAM.c.key, PARAM.c.value).where(
+                    PARAM.c.run_uuid == run_id, PARAM.c.key.in_(list(params))
+                )
+            ).all()
+        )
+        changed = [
+            {"key": k, "old_value": stored[k], "new_value": v}
+            for k, v in params.items()
+            if stored.get(k) != v
+        ]
+        if changed:
+            raise UsageError(
+                "Changing param values is not allowed. Params were already logged="
+                f"'{changed}' for run ID='{run_id}'."
+            )
+
+    def _upsert_tags(self, conn: Connection, run_id: str, tags: dict[str, str]) -> None:
+        stmt = self._insert(TAG)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[TAG.c.run_uuid, TAG.c.key], set_={"value": stmt.excluded.value}
+            ),
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()],
+        )
+
+    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            seen = latest.get(row["key"])
+            if seen is None or _order(row) > _order(seen):
+                latest[row["key"]] = row
+        # executemany of one statement, built once: multi-VALUES inserts are never cached.
+        conn.execute(self._latest_upsert(), list(latest.values()))
+
+    def _latest_upsert(self) -> Any:
+        if self._latest_stmt is None:
+            stmt = self._insert(LATEST)
+            new = stmt.excluded
+            newer = or_(
+                new.step > LATEST.c.step,
+                and_(new.step == LATEST.c.step, new.timestamp > LATEST.c.timestamp),
+                and_(
+                    new.step == LATEST.c.step,
+                    new.timestamp == LATEST.c.timestamp,
+                    new.value > LATEST.c.value,
+                ),
+            )
+            self._latest_stmt = stmt.on_conflict_do_update(
+                index_elements=[LATEST.c.run_uuid, LATEST.c.key],
+                set_={
+                    "value": new.value,
+                    "timestamp": new.timestamp,
+                    "step": new.step,
+                    "is_nan": new.is_nan,
+                },
+                where=newer,
+            )
+        return self._latest_stmt
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(LATEST.c.key, LATEST.c.value, LATEST.c.is_nan).where(
+                    LATEST.c.run_uuid == run_id
+                )
+            ).all()
+        return {k: (math.nan if nan else v) for k, v, nan in rows}
+
+    def params(self, run_id: str) -> dict[str, str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(PARAM.c.key, PARAM.c.value).where(PARAM.c.run_uuid == run_id)
+            ).all()
+        return {k: v for k, v in rows}
+
+    def metric_history(
+        self, run_id: str, key: str, workspace: str | None = None
+    ) -> list[tuple[float, int, int, bool]]:
+        """``(value, timestamp, step, is_nan)`` by step then timestamp, in one indexed query."""
+        with self._read() as conn:
+            self._run_ref(conn, run_id, workspace)
+            stmt = (
+                select(METRIC.c.value, METRIC.c.timestamp, METRIC.c.step, METRIC.c.is_nan)
+                .where(METRIC.c.run_uuid == run_id, METRIC.c.key == key)
+                .order_by(METRIC.c.step, METRIC.c.timestamp)
+            )
+            # A raw DBAPI cursor: SQLAlchemy's row processing costs more than the query here.
+            compiled = stmt.compile(dialect=conn.dialect)
+            bound = compiled.construct_params()
+            args: Any = (
+                [bound[name] for name in compiled.positiontup or ()]
+                if compiled.positional
+                else bound
+            )
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(str(compiled), args)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
+    # Inputs and outputs -----------------------------------------------------------
+    def log_inputs(
+        self,
+        run_id: str,
+        items: list[tuple[str, str, dict[str, Any]]],
+        workspace: str | None = None,
+    ) -> None:
+        """``(kind, digest, payload)`` rows; a repeated (kind, digest) is logged once."""
+        with self._write() as conn:
+            self._active_run(conn, run_id, workspace)
+            have = set(
+                conn.execute(
+                    select(INPUT.c.kind, INPUT.c.digest).where(INPUT.c.run_uuid == run_id)
+                ).all()
+            )
+            fresh = [
+                {"run_uuid": run_id, "kind": k, "digest": d, "payload": p}
+                for k, d, p in items
+                if (k, d) not in have
+            ]
+            if fresh:
+                conn.execute(INPUT.insert(), fresh)
+
+    # Search -----------------------------------------------------------------------
+    def search_runs(
+        self,
+        workspace: str,
+        experiment_ids: Iterable[str],
+        filter: str | list[Clause] | None = None,
+        order_by: list[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        view_type: str = "ACTIVE_ONLY",
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        clauses = parse_filter(filter) if filter is None or isinstance(filter, str) else filter
+        orders = parse_order_by(order_by)
+        ws_id = self.workspace_id(workspace)
+        offset, limit = _decode_token(page_token), _limit(max_results)
+        with self._read() as conn:
+            pks = [self._experiment_pk(conn, ws_id, e) for e in experiment_ids]
+            stmt = _run_query().where(
+                RUN.c.experiment_id.in_(pks), RUN.c.lifecycle_stage.in_(_view(view_type))
+            )
+            for clause in clauses:
+                stmt = stmt.where(self._run_clause(clause))
+            stmt = stmt.order_by(*self._run_orders(orders))
+            runs = self._runs(conn, stmt.offset(offset).limit(limit + 1), None)
+        token = _encode_token(offset + limit) if len(runs) > limit else None
+        return runs[:limit], token
+
+    def _run_clause(self, clause: Clause) -> ColumnElement[bool]:
+        if clause.entity == "attribute":
+            return self._compare(RUN.c[_run_column(clause.key)], clause)
+        table = {"metric": LATEST, "param": PARAM, "tag": TAG}[clause.entity]
+        match = select(table.c.run_uuid).where(
+            table.c.run_uuid == RUN.c.run_uuid,
+            table.c.key == clause.key,
+            self._compare(table.c.value, clause),
+        )
+        if clause.entity == "metric":
+            match = match.where(LATEST.c.is_nan == false())
+        return exists(match)
+
+    def _compare(self, column: Any, clause: Clause) -> ColumnElement[bool]:
+        op, value = clause.op, clause.value
+        if op == "IN":
+            return column.in_(list(cast(tuple[str, ...], value)))
+        if op == "NOT IN":
+            return column.not_in(list(cast(tuple[str, ...], value)))
+        if op == "LIKE":
+            if self._sqlite:  # SQLite's LIKE ignores case; GLOB does not
+                return column.op("GLOB")(_like_to_glob(str(value)))
+            return column.like(value)
+        if op == "ILIKE":
+            return column.ilike(value)
+        ops = {
+            "=": column.__eq__,
+            "!=": column.__ne__,
+            ">": column.__gt__,
+            ">=": column.__ge__,
+            "<": column.__lt__,
+            "<=": column.__le__,
+        }
+        return ops[op](value)
+
+    def _run_orders(self, orders: list[OrderBy]) -> list[Any]:
+        result: list[Any] = []
+        for order in orders:
+            if order.entity == "attribute":
+                column: Any = RUN.c[_run_column(order.key)]
+            else:
+                table = {"metric": LATEST, "param": PARAM, "tag": TAG}[order.entity]
+                column = (
+                    select(table.c.value)
+                    .where(table.c.run_uuid == RUN.c.run_uuid, table.c.key == order.key)
+                    .scalar_subquery()
+                )
+            result.append(case((column.is_(None), 1), else_=0))  # missing values last
+            result.append(column.asc() if order.ascending else column.desc())
+        result += [RUN.c.start_time.desc(), RUN.c.run_uuid]
+        return result
+
+    def _runs(
+        self, conn: Connection, stmt: Select[Any], workspace: str | None
+    ) -> list[dict[str, Any]]:
+        if workspace is not None:
+            stmt = stmt.join(WS, WS.c.id == EXP.c.workspace_id).where(WS.c.name == workspace)
+        rows = conn.execute(stmt).mappings().all()
+        if not rows:
+            return []
+        ids = [r["run_uuid"] for r in rows]
+        params: dict[str, list[dict[str, Any]]] = {}
+        tags: dict[str, list[dict[str, Any]]] = {}
+        metrics: dict[str, list[dict[str, Any]]] = {}
+        inputs: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for run_id, key, value in conn.execute(
+            select(PARAM.c.run_uuid, PARAM.c.key, PARAM.c.value).where(PARAM.c.run_uuid.in_(ids))
+        ):
+            params.setdefault(run_id, []).append({"key": key, "value": value})
+        for run_id, key, value in conn.execute(
+            select(TAG.c.run_uuid, TAG.c.key, TAG.c.value).where(TAG.c.run_uuid.in_(ids))
+        ):
+            tags.setdefault(run_id, []).append({"key": key, "value": value})
+        for run_id, key, value, ts, step, nan in conn.execute(
+            select(
+                LATEST.c.run_uuid,
+                LATEST.c.key,
+                LATEST.c.value,
+                LATEST.c.timestamp,
+                LATEST.c.step,
+                LATEST.c.is_nan,
+            ).where(LATEST.c.run_uuid.in_(ids))
+        ):
+            metrics.setdefault(run_id, []).append(
+                {"key": key, "value": math.nan if nan else value, "timestamp": ts, "step": step}
+            )
+        for run_id, kind, payload in conn.execute(
+            select(INPUT.c.run_uuid, INPUT.c.kind, INPUT.c.payload)
+            .where(INPUT.c.run_uuid.in_(ids))
+            .order_by(INPUT.c.id)
+        ):
+            inputs.setdefault(run_id, []).append((kind, payload))
+        return [_run_dict(r, params, tags, metrics, inputs) for r in rows]
+
+
+def _run_dict(
+    r: Any,
+    params: dict[str, list[dict[str, Any]]],
+    tags: dict[str, list[dict[str, Any]]],
+    metrics: dict[str, list[dict[str, Any]]],
+    inputs: dict[str, list[tuple[str, dict[str, Any]]]],
+) -> dict[str, Any]:
+    run_id = r["run_uuid"]
+    io = inputs.get(run_id, [])
+    return {
+        "info": {
+            "run_id": run_id,
+            "run_uuid": run_id,
+            "run_name": r["name"] or "",
+            "experiment_id": "0" if r["is_default"] else str(r["experiment_id"]),
+            "user_id": r["user_id"] or "",
+            "status": r["status"],
+            "start_time": r["start_time"],
+            "end_time": r["end_time"],
+            "artifact_uri": r["artifact_uri"],
+            "lifecycle_stage": r["lifecycle_stage"],
+        },
+        "data": {
+            "metrics": metrics.get(run_id, []),
+            "params": params.get(run_id, []),
+            "tags": tags.get(run_id, []),
+        },
+        "inputs": {
+            "dataset_inputs": [p for k, p in io if k == "dataset"],
+            "model_inputs": [p for k, p in io if k == "model"],
+        },
+        "outputs": {"model_outputs": [p for k, p in io if k == "model_output"]},
+    }
+
+
+def _run_query() -> Select[Any]:
+    return select(RUN, EXP.c.is_default).join(EXP, EXP.c.id == RUN.c.experiment_id)
+
+
+def _default_id_query(ws_id: int) -> Select[Any]:
+    return select(EXP.c.id).where(EXP.c.workspace_id == ws_id, EXP.c.is_default.is_(True))
+
+
+def _metric_row(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
+    key = metric.get("key")
+    if not key or not isinstance(key, str):
+        raise UsageError(f"a metric needs a key; got {metric!r}")
+    try:
+        value = float(metric["value"])
+        timestamp = int(metric.get("timestamp") or now_ms())
+        step = int(metric.get("step") or 0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"invalid metric {key!r}: {exc}") from None
+    is_nan = math.isnan(value)
+    return {
+        "run_uuid": run_id,
+        "key": key,
+        "value": 0.0 if is_nan else value,
+        "timestamp": timestamp,
+        "step": step,
+        "is_nan": is_nan,
+    }
+
+
+def _param_value(key: str, value: Any) -> str:
+    if not key:
+        raise UsageError("a param needs a key")
+    text = "" if value is None else str(value)
+    if len(text) > MAX_PARAM_VALUE:
+        raise UsageError(
+            f"Param value for {key!r} is {len(text)} characters; the limit is {MAX_PARAM_VALUE}"
+        )
+    return text
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, float]:
+    return (row["step"], row["timestamp"], row["value"])
+
+
+def _view(view_type: str | None) -> tuple[str, ...]:
+    stages = VIEW_TYPES.get(str(view_type or "ACTIVE_ONLY").upper())
+    if stages is None:
+        raise UsageError(f"invalid view type {view_type!r}; allowed: {', '.join(VIEW_TYPES)}")
+    return stages
+
+
+def _run_column(key: str) -> str:
+    return {
+        "run_id": "run_uuid",
+        "run_name": "name",
+        "created": "start_time",
+        "creation_time": "start_time",
+    }.get(key, key)
+
+
+def _exp_column(key: str) -> str:
+    return {"experiment_id": "id"}.get(key, key)
+
+
+def _limit(max_results: int | None) -> int:
+    limit = 1000 if max_results is None else int(max_results)
+    if not 1 <= limit <= MAX_RESULTS:
+        raise UsageError(f"max_results must be between 1 and {MAX_RESULTS}, got {limit}")
+    return limit
+
+
+def _encode_token(offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f'{{"offset": {offset}}}'.encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    import base64
+    import json
+
+    try:
+        offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"invalid page token {token!r}") from exc
+    if offset < 0:
+        raise UsageError(f"invalid page token {token!r}")
+    return offset
+
+
+def _like_to_glob(pattern: str) -> str:
+    out = []
+    for ch in pattern:
+        if ch == "%":
+            out.append("*")
+        elif ch == "_":
+            out.append("?")
+        elif ch in "*?[":
+            out.append(f"[{ch}]")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _random_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(1, 999)}"
+
+
+class LoggedModelStore:
+    """MLflow 3 LoggedModels; params and tags are JSON on the row (few, read together)."""
+
+    def __init__(self, tracking: SqlTrackingStore) -> None:
+        self.tracking = tracking
+
+    def create(
+        self,
+        workspace: str,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        ws_id = self.tracking.workspace_id(workspace)
+        model_id = f"m-{uuid.uuid4().hex}"
+        ts = now_ms()
+        with self.tracking._write() as conn:
+            pk = self.tracking._experiment_pk(conn, ws_id, experiment_id)
+            wire_exp = "0" if str(experiment_id) == "0" else str(pk)
+            conn.execute(
+                MODEL.insert().values(
+                    model_id=model_id,
+                    experiment_id=pk,
+                    name=name or f"model-{model_id[2:10]}",
+                    source_run_id=source_run_id or None,
+                    status="LOGGED_MODEL_PENDING",
+                    status_message=None,
+                    model_type=model_type or None,
+                    artifact_location=f"mlflow-artifacts:/{wire_exp}/models/{model_id}/artifacts",
+                    lifecycle_stage=ACTIVE,
+                    creation_timestamp=ts,
+                    last_updated_timestamp=ts,
+                    params=dict(params or {}),
+                    tags=dict(tags or {}),
+                    metrics=[],
+                )
+            )
+        return self.get(workspace, model_id)
+
+    def get(self, workspace: str, model_id: str) -> dict[str, Any]:
+        found = self._models(workspace, MODEL.c.model_id == model_id)
+        if not found:
+            raise NotFoundError(f"Logged model with ID '{model_id}' not found.")
+        return found[0]
+
+    def search(
+        self, workspace: str, experiment_ids: list[str], filter_string: str | None = None
+    ) -> list[dict[str, Any]]:
+        ws_id = self.tracking.workspace_id(workspace)
+        with self.tracking._read() as conn:
+            pks = [self.tracking._experiment_pk(conn, ws_id, e) for e in experiment_ids]
+        clauses = parse_filter(filter_string, _MODEL_ATTRIBUTES)
+        models = self._models(workspace, MODEL.c.experiment_id.in_(pks))
+        return [m for m in models if all(_model_matches(m, c) for c in clauses)]
+
+    def update(self, workspace: str, model_id: str, change: Any) -> dict[str, Any]:
+        """Read the row, let ``change(values)`` edit params/tags/status, write it back."""
+        self.get(workspace, model_id)
+        with self.tracking._write() as conn:
+            row = conn.execute(select(MODEL).where(MODEL.c.model_id == model_id)).mappings().one()
+            values = {
+                "params": dict(row["params"] or {}),
+                "tags": dict(row["tags"] or {}),
+                "status": row["status"],
+                "lifecycle_stage": row["lifecycle_stage"],
+            }
+            change(values)
+            values["last_updated_timestamp"] = now_ms()
+            conn.execute(update(MODEL).where(MODEL.c.model_id == model_id).values(**values))
+        return self.get(workspace, model_id)
+
+    def _models(self, workspace: str, where: ColumnElement[bool]) -> list[dict[str, Any]]:
+        ws_id = self.tracking.workspace_id(workspace)
+        stmt = (
+            select(MODEL, EXP.c.is_default)
+            .join(EXP, EXP.c.id == MODEL.c.experiment_id)
+            .where(where, EXP.c.workspace_id == ws_id, MODEL.c.lifecycle_stage == ACTIVE)
+            .order_by(MODEL.c.creation_timestamp.desc())
+        )
+        with self.tracking._read() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [
+            {
+                "model_id": r["model_id"],
+                "experiment_id": "0" if r["is_default"] else str(r["experiment_id"]),
+                "name": r["name"],
+                "source_run_id": r["source_run_id"],
+                "status": r["status"],
+                "status_message": r["status_message"],
+                "model_type": r["model_type"],
+                "artifact_uri": r["artifact_location"],
+                "creation_timestamp_ms": r["creation_timestamp"],
+                "last_updated_timestamp_ms": r["last_updated_timestamp"],
+                "params": dict(r["params"] or {}),
+                "tags": dict(r["tags"] or {}),
+            }
+            for r in rows
+        ]
+
+
+_MODEL_ATTRIBUTES = {
+    "name": False,
+    "model_id": False,
+    "source_run_id": False,
+    "status": False,
+    "model_type": False,
+    "creation_timestamp": True,
+    "creation_time": True,
+}
+
+
+def _model_matches(model: dict[str, Any], clause: Clause) -> bool:
+    if clause.entity == "metric":
+        return False  # logged-model metrics are not kept yet
+    if clause.entity == "attribute":
+        key = {
+            "creation_time": "creation_timestamp_ms",
+            "creation_timestamp": "creation_timestamp_ms",
+        }
+        value = model.get(key.get(clause.key, clause.key))
+    else:
+        value = model["params" if clause.entity == "param" else "tags"].get(clause.key)
+    if value is None:
+        return False
+    want = clause.value
+    if clause.op == "IN":
+        return str(value) in cast(tuple[str, ...], want)
+    if clause.op == "NOT IN":
+        return str(value) not in cast(tuple[str, ...], want)
+    if clause.op in ("LIKE", "ILIKE"):
+        import fnmatch
+
+        pattern = str(want).replace("%", "*").replace("_", "?")
+        if clause.op == "ILIKE":
+            return fnmatch.fnmatch(str(value).lower(), pattern.lower())
+        return fnmatch.fnmatchcase(str(value), pattern)
+    if isinstance(want, float):
+        number = float(value)
+        return {
+            "=": number == want,
+            "!=": number != want,
+            ">": number > want,
+            ">=": number >= want,
+            "<": number < want,
+            "<=": number <= want,
+        }[clause.op]
+    return (str(value) == want) if clause.op == "=" else (str(value) != want)

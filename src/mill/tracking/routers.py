@@ -1,0 +1,34 @@
+"""Where the MLflow-compatible routers are mounted: plain (the ``default`` workspace) and
+under ``/workspaces/{ws}``, each for ``/api`` and ``/ajax-api`` (which the MLflow UI uses)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from mill.tracking.api import build_tracking_router
+
+__all__ = ["ArtifactRoot", "routers_for_app"]
+
+ArtifactRoot = Callable[[str], Path]
+
+
+def routers_for_app(artifact_root: ArtifactRoot | None = None) -> list[tuple[str, APIRouter]]:
+    """``(prefix, router)`` pairs for ``app.include_router(router, prefix=prefix)``.
+
+    ``artifact_root(workspace)`` is the folder that holds a workspace's MLflow artifacts;
+    without it, artifacts go under the app's ``ctx.workspace_root(ws) / "mlflow-artifacts"``.
+    """
+    from mill.tracking.artifacts import artifact_routes, build_artifacts_router
+    from mill.tracking.models import MODEL_ROUTES
+
+    tracking = build_tracking_router([*artifact_routes(artifact_root), *MODEL_ROUTES])
+    artifacts = build_artifacts_router(artifact_root)
+    pairs: list[tuple[str, APIRouter]] = []
+    for base in ("", "/workspaces/{ws}"):
+        for api in ("api", "ajax-api"):
+            pairs.append((f"{base}/{api}/2.0/mlflow", tracking))
+            pairs.append((f"{base}/{api}/2.0/mlflow-artifacts", artifacts))
+    return pairs
