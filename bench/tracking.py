@@ -124,17 +124,28 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--peer-runs", type=int, default=500)
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument(
+        "--mill-database-url",
+        default=None,
+        help="run Mill on this database (e.g. PostgreSQL) instead of SQLite",
+    )
+    parser.add_argument("--skip-peer", action="store_true", help="only measure Mill")
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        proc, mlflow_url = start_mlflow(root)
-        try:
-            peer = measure(mlflow_url, args.peer_runs)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-        settings = Settings.from_env({"MILL_HOME": str(root / "home")})
+        peer: dict[str, Any] = {}
+        if not args.skip_peer:
+            proc, mlflow_url = start_mlflow(root)
+            try:
+                peer = measure(mlflow_url, args.peer_runs)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+        env = {"MILL_HOME": str(root / "home")}
+        if args.mill_database_url:
+            env["MILL_DATABASE_URL"] = args.mill_database_url
+        settings = Settings.from_env(env)
         info = start_background(settings, "127.0.0.1", 0)
         try:
             mill = measure(info["url"], args.peer_runs)
@@ -149,8 +160,9 @@ def main() -> None:
     ratios["search_filtered_speedup"] = round(peer[key] / mill[key], 1)
     results = {
         "mlflow_server_sqlite": peer,
-        "mill_sqlite": mill,
-        "mill_sqlite_large": mill_large,
+        "mill": mill,
+        "mill_large": mill_large,
+        "mill_database": "postgresql" if args.mill_database_url else "sqlite",
         "ratios_mill_over_mlflow": ratios,
     }
     print(json.dumps(results, indent=2))

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from mill.errors import UsageError
-from mill.store.tracking import LoggedModelStore, SqlTrackingStore
+from mill.store.logged_models import LoggedModelStore
+from mill.store.tracking import SqlTrackingStore
 from mill.tracking.api import Handler
 from mill.tracking.wire import Args
 
