@@ -152,12 +152,13 @@ def main() -> None:
             mill_large = measure(info["url"], args.runs) if args.runs != args.peer_runs else {}
         finally:
             stop(settings)
-    ratios = {
-        k: round(mill[k] / peer[k], 1) for k in ("log_batch_metrics_per_s", "log_metric_per_s")
-    }
-    ratios["history_speedup"] = round(peer["history_100k_s"] / mill["history_100k_s"], 1)
-    key = f"search_{args.peer_runs}_filtered_ms"
-    ratios["search_filtered_speedup"] = round(peer[key] / mill[key], 1)
+    ratios: dict[str, float] = {}
+    if peer:
+        for k in ("log_batch_metrics_per_s", "log_metric_per_s"):
+            ratios[k] = round(mill[k] / peer[k], 1)
+        ratios["history_speedup"] = round(peer["history_100k_s"] / mill["history_100k_s"], 1)
+        key = f"search_{args.peer_runs}_filtered_ms"
+        ratios["search_filtered_speedup"] = round(peer[key] / mill[key], 1)
     results = {
         "mlflow_server_sqlite": peer,
         "mill": mill,

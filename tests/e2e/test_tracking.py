@@ -132,3 +132,57 @@ def test_a_job_name_used_in_another_workspace_is_refused_clearly(mill: MillHome)
         "-w", "second", check=False,
     )  # fmt: skip
     assert clash.returncode == 1 and "already the id of an MLflow run" in clash.stderr
+
+
+LOG_MODEL = """\
+import mlflow, sklearn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+x, y = load_iris(return_X_y=True)
+model = LogisticRegression(max_iter=300).fit(x, y)
+with mlflow.start_run() as run:
+    info = mlflow.sklearn.log_model(model, "model")
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    print("mlflow", mlflow.__version__, "uri", info.model_uri, "prediction", [int(p) for p in loaded.predict(x[:1])])
+"""
+
+
+def _log_model_job(folder: Path, environment: str) -> Path:
+    (folder / "src").mkdir(parents=True, exist_ok=True)
+    (folder / "src" / "log_model.py").write_text(LOG_MODEL)
+    (folder / "job.yml").write_text(
+        f"code: src\ncommand: python log_model.py\nexperiment_name: models\n{environment}"
+    )
+    return folder / "job.yml"
+
+
+def test_log_model_inside_a_job_with_the_mlflow_3_client(mill: MillHome, tmp_path: Path) -> None:
+    result = mill.cli(
+        "job", "create", "--file", str(_log_model_job(tmp_path / "m3", "")), "--stream"
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("mlflow 3."))
+    assert "prediction [0]" in line and ("models:/" in line or "runs:/" in line)
+    stored = list(
+        (mill.home / "workspaces/default/datastores/workspaceblobstore/mlflow-artifacts").rglob(
+            "MLmodel"
+        )
+    )
+    assert stored, "the model's files are on the workspace's default datastore"
+
+
+def test_log_model_inside_a_job_with_an_mlflow_2_client(mill: MillHome, tmp_path: Path) -> None:
+    conda = tmp_path / "m2" / "conda.yml"
+    conda.parent.mkdir(parents=True)
+    conda.write_text(
+        "dependencies:\n  - python=3.11\n  - pip\n  - pip:\n"
+        "      - mlflow-skinny==2.22.0\n      - scikit-learn==1.5.2\n      - pandas==2.2.3\n"
+    )
+    job = _log_model_job(
+        tmp_path / "m2", "environment:\n  image: python:3.11\n  conda_file: conda.yml\n"
+    )
+    result = mill.cli("job", "create", "--file", str(job), "--stream", timeout=600)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("mlflow 2."))
+    assert (
+        "prediction [0]" in line
+        and f"runs:/{result.stdout.split('RunId: ', 1)[1].split()[0]}/model" in line
+    )

@@ -5,6 +5,7 @@ import json
 import pickle
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -35,6 +36,9 @@ metrics = {
     "test_rows": len(x_test),
 }
 print(json.dumps(metrics))
+# In a Mill (or Azure ML) job this logs to the job's own run: MLFLOW_RUN_ID is set for us.
+mlflow.log_params({"C": args.C, "test_size": args.test_size})
+mlflow.log_metrics({"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
 
 outputs = Path("outputs")
 outputs.mkdir(exist_ok=True)

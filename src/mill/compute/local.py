@@ -132,8 +132,9 @@ class LocalRunner:
         while self.is_alive(handle) and time.monotonic() < deadline:
             time.sleep(_POLL)
         if self.is_alive(handle):
-            tree.update(descendants(handle.pid))  # what it started since we looked
-            tree[handle.pid] = read_stat(handle.pid)
+            # The root first, so no parent can wake to a child's death and act on it;
+            # then what it started since we looked.
+            tree = {handle.pid: read_stat(handle.pid), **tree, **descendants(handle.pid)}
         signal_processes(tree, signal.SIGKILL)
         deadline = time.monotonic() + 5.0
         while self.is_alive(handle) and time.monotonic() < deadline:

@@ -6,6 +6,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +21,8 @@ from mill.hashing import content_hash
 from mill.services import scheduler as scheduler_module
 from mill.services import workspaces
 from mill.services.context import Context
+from mill.services.workspaces import DEFAULT_DATASTORE
+from mill.storage.datastores import local_path
 
 __all__ = ["create_app"]
 
@@ -61,7 +64,6 @@ def create_app(
     app.state.ctx = ctx
     app.state.home_id = home_id
 
-    @app.middleware("http")
     async def check_token(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
@@ -77,6 +79,9 @@ def create_app(
                 ):
                     return _envelope(AuthError("missing or wrong token", hint="set MILL_TOKEN"))
         return await call_next(request)
+
+    if token:  # HTTP middleware costs every request something: only when there is a token
+        app.middleware("http")(check_token)
 
     @app.exception_handler(MillError)
     async def mill_error(_request: Request, exc: MillError) -> JSONResponse:
@@ -127,7 +132,13 @@ def create_app(
     from mill.tracking.routers import routers_for_app
 
     app.state.tracking_store = ctx.tracking  # one store for the MLflow API and the services
-    for prefix, router in routers_for_app():
+
+    def artifact_root(workspace: str) -> Path:
+        """MLflow artifacts live on the workspace's default datastore, under mlflow-artifacts/."""
+        datastore = ctx.store.get_datastore(workspace, DEFAULT_DATASTORE)
+        return local_path(datastore, "mlflow-artifacts")
+
+    for prefix, router in routers_for_app(artifact_root):
         app.include_router(router, prefix=prefix)
     return app
 
