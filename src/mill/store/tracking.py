@@ -79,6 +79,8 @@ RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 RUN_NAME_TAG = "mlflow.runName"
 MAX_PARAM_VALUE = 6000
+_COPY_THRESHOLD = 50  # below this, COPY's set-up costs more than it saves
+_COPY_METRICS = "COPY tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) FROM STDIN"
 MAX_RESULTS = 50_000
 
 _ADJECTIVES = ("amber", "bold", "calm", "deft", "eager", "fleet", "glad", "keen", "lucid", "wry")
@@ -491,8 +493,31 @@ class SqlTrackingStore:
                         update(RUN).where(RUN.c.run_uuid == run_id).values(name=tags[RUN_NAME_TAG])
                     )
             if rows:
-                conn.execute(METRIC.insert(), rows)
+                self._insert_metrics(conn, rows)
                 self._upsert_latest(conn, rows)
+
+    def _insert_metrics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Metric points in bulk: one executemany on SQLite; COPY on PostgreSQL, where an
+        executemany pays for every page of rows and COPY streams them in one go."""
+        if self._sqlite or len(rows) < _COPY_THRESHOLD:
+            conn.execute(METRIC.insert(), rows)
+            return
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(_COPY_METRICS) as copy:
+                for r in rows:
+                    copy.write_row(
+                        (
+                            r["run_uuid"],
+                            r["key"],
+                            r["value"],
+                            r["timestamp"],
+                            r["step"],
+                            r["is_nan"],
+                        )
+                    )
+        finally:
+            cursor.close()
 
     def _insert_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
         conn.execute(
