@@ -168,6 +168,16 @@ def test_log_model_inside_a_job_with_the_mlflow_3_client(mill: MillHome, tmp_pat
         )
     )
     assert stored, "the model's files are on the workspace's default datastore"
+    # The model is findable by its name from the job's run (a LoggedModel in MLflow 3).
+    from mlflow.tracking import MlflowClient
+
+    job = result.stdout.split("RunId: ", 1)[1].split()[0]
+    client = MlflowClient(mill.json("workspace", "show")["mlflow_tracking_uri"])
+    experiment = client.get_experiment_by_name("models")
+    found = client.search_logged_models(
+        experiment_ids=[experiment.experiment_id], filter_string=f"source_run_id = '{job}'"
+    )
+    assert [(m.name, m.source_run_id) for m in found] == [("model", job)]
 
 
 def test_log_model_inside_a_job_with_an_mlflow_2_client(mill: MillHome, tmp_path: Path) -> None:
