@@ -81,6 +81,10 @@ RUN_NAME_TAG = "mlflow.runName"
 MAX_PARAM_VALUE = 6000
 _COPY_THRESHOLD = 50  # below this, COPY's set-up costs more than it saves
 _COPY_METRICS = "COPY tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) FROM STDIN"
+_INSERT_METRICS_SQLITE = (
+    "INSERT INTO tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 MAX_RESULTS = 50_000
 
 _ADJECTIVES = ("amber", "bold", "calm", "deft", "eager", "fleet", "glad", "keen", "lucid", "wry")
@@ -497,25 +501,25 @@ class SqlTrackingStore:
                 self._upsert_latest(conn, rows)
 
     def _insert_metrics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Metric points in bulk: one executemany on SQLite; COPY on PostgreSQL, where an
+        """Metric points in bulk: a raw executemany on SQLite; COPY on PostgreSQL, where an
         executemany pays for every page of rows and COPY streams them in one go."""
-        if self._sqlite or len(rows) < _COPY_THRESHOLD:
+        if not self._sqlite and len(rows) < _COPY_THRESHOLD:
             conn.execute(METRIC.insert(), rows)
             return
+        values = [
+            (r["run_uuid"], r["key"], r["value"], r["timestamp"], r["step"], r["is_nan"])
+            for r in rows
+        ]
+        # The raw DBAPI cursor, in this same transaction: SQLAlchemy's per-row parameter
+        # processing costs more than the database's own insert of the row.
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            with cursor.copy(_COPY_METRICS) as copy:
-                for r in rows:
-                    copy.write_row(
-                        (
-                            r["run_uuid"],
-                            r["key"],
-                            r["value"],
-                            r["timestamp"],
-                            r["step"],
-                            r["is_nan"],
-                        )
-                    )
+            if self._sqlite:
+                cursor.executemany(_INSERT_METRICS_SQLITE, values)
+            else:
+                with cursor.copy(_COPY_METRICS) as copy:
+                    for row in values:
+                        copy.write_row(row)
         finally:
             cursor.close()
 
