@@ -42,6 +42,7 @@ def environment() -> None:
 
 
 def _definition(
+    *,
     file_: str | None,
     name: str | None,
     version: str | None,
@@ -105,34 +106,11 @@ def _create_options(func: F) -> F:
 @_create_options
 @workspace_option
 @output_options
-def create_cmd(
-    file_: str | None,
-    name: str | None,
-    version: str | None,
-    image: str | None,
-    conda_file: str | None,
-    build_context: str | None,
-    dockerfile_path: str | None,
-    description: str | None,
-    overrides: tuple[str, ...],
-    workspace: str,
-    output: str | None,
-    query: str | None,
-) -> None:
+def create_cmd(workspace: str, output: str | None, query: str | None, **fields: Any) -> None:
     """Register a new version of an environment."""
     from mill.client.uploads import portable_environment
 
-    body = _definition(
-        file_,
-        name,
-        version,
-        image,
-        conda_file,
-        build_context,
-        dockerfile_path,
-        description,
-        overrides,
-    )
+    body = _definition(**fields)
     client = connect(workspace)
     emit(client.create_environment(portable_environment(client, body)), output, query)
 
@@ -140,30 +118,9 @@ def create_cmd(
 @environment.command("validate")
 @_create_options
 @workspace_option
-def validate_cmd(
-    file_: str | None,
-    name: str | None,
-    version: str | None,
-    image: str | None,
-    conda_file: str | None,
-    build_context: str | None,
-    dockerfile_path: str | None,
-    description: str | None,
-    overrides: tuple[str, ...],
-    workspace: str,
-) -> None:
+def validate_cmd(workspace: str, **fields: Any) -> None:
     """Check an environment file (conda file, build context, pins) without registering it."""
-    _definition(
-        file_,
-        name or "validate",
-        version,
-        image,
-        conda_file,
-        build_context,
-        dockerfile_path,
-        description,
-        overrides,
-    )
+    _definition(**{**fields, "name": fields["name"] or "validate"})
     click.echo("The environment is valid.", err=True)
 
 
