@@ -79,6 +79,13 @@ class Job:
     environment_info: dict[str, Any] | None = None
     id: int | None = None
 
+    @property
+    def stored_id(self) -> int:
+        """The store's id; every job read from the store has one."""
+        if self.id is None:
+            raise ValueError(f"job {self.name!r} has not been stored yet")
+        return self.id
+
     def status_at(self, status: JobStatus) -> float | None:
         for change in self.history:
             if change.status == status:

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from mill.compute.processes import has_proc, read_stat
 from mill.config import Settings
 from mill.errors import ConflictError, ServerUnavailableError, UsageError
 
@@ -292,17 +293,16 @@ def _configure_logging(settings: Settings, to_file: bool) -> None:
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
+    if has_proc():
+        stat = read_stat(pid)
+        return stat is not None and stat.state not in ("Z", "X")  # a zombie is not alive
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return True
 
 
 def _pid_from_file(settings: Settings) -> int:

@@ -7,16 +7,53 @@ from typing import Any
 
 from mill import envs
 from mill.domain.entities import Job
+from mill.errors import UsageError
+from mill.services import environments
 from mill.services.context import Context
 from mill.services.launch import artifacts_dir
 
-__all__ = ["BUILD_LOG", "build_for_job", "builder"]
+__all__ = ["BUILD_LOG", "build_asset", "build_for_job", "builder"]
 
 BUILD_LOG = "azureml-logs/20_image_build_log.txt"
 
 
 def builder(ctx: Context) -> envs.UvEnvironmentBuilder:
     return envs.UvEnvironmentBuilder(ctx.settings.environments_root)
+
+
+def build_asset(
+    ctx: Context,
+    workspace: str,
+    name: str,
+    version: str | None,
+    label: str | None,
+    builder_name: str = "uv",
+) -> dict[str, Any]:
+    """Build a registered environment now (or find it cached), so jobs using it start at once.
+
+    ``docker`` builds a real image from the same spec where a container engine runs.
+    """
+    if builder_name not in ("uv", "docker"):
+        raise UsageError(f"unknown builder {builder_name!r}; allowed: uv, docker")
+    found_version, spec = environments.resolve_asset(ctx, workspace, name, version, label)
+    lines: list[str] = []
+    result: dict[str, Any] = {"name": name, "version": found_version}
+    if builder_name == "docker":
+        image = envs.DockerImageBuilder().build(spec, log=lines.append)
+        result.update(
+            key=image.key, builder="docker", image=image.tag, seconds=round(image.seconds, 3)
+        )
+    else:
+        built = builder(ctx).build(spec, log=lines.append)
+        result.update(
+            key=built.key,
+            cache_hit=built.cache_hit,
+            seconds=round(built.seconds, 3),
+            python=str(built.python),
+            reason=built.reason,
+        )
+    result["log"] = lines[-200:]
+    return result
 
 
 def build_for_job(ctx: Context, job: Job) -> str:
@@ -54,8 +91,7 @@ def build_for_job(ctx: Context, job: Job) -> str:
         j.environment_info = {**(j.environment_info or {}), "build": record}
         return True
 
-    assert job.id is not None  # stored jobs have ids
-    ctx.store.update_job(job.id, change)
+    ctx.store.update_job(job.stored_id, change)
     return str(built.python)
 
 

@@ -7,7 +7,6 @@ snapshot, so the stored asset never depends on a user's local files.
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ __all__ = [
     "create",
     "definition_of",
     "list_assets",
+    "resolve_asset",
     "resolve_for_job",
     "show",
     "update",
@@ -169,6 +169,14 @@ def resolve_for_job(
     }
 
 
+def resolve_asset(
+    ctx: Context, workspace: str, name: str, version: str | None, label: str | None
+) -> tuple[str, envs.ResolvedEnvironment]:
+    """A registered environment's version and resolved spec (one lookup, one resolution)."""
+    asset = _find(ctx, workspace, name, version, label)
+    return asset.version, _resolve(ctx, workspace, asset.definition)
+
+
 def definition_of(
     ctx: Context, workspace: str, definition: dict[str, Any]
 ) -> envs.EnvironmentDefinition:
@@ -206,20 +214,9 @@ def _materialise(ctx: Context, workspace: str, reference: str) -> Path:
         )
     digest = reference.split(":", 1)[1]
     target = ctx.workspace_root(workspace) / "contexts" / digest
-    if not target.is_dir():
-        staging = target.with_name(f".{digest}.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        blobs = ctx.blobs(workspace)
-        for entry in snapshot_files(ctx, workspace, digest):
-            path = staging / entry["path"]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(blobs.path(entry["sha256"]), path)
-        staging.mkdir(parents=True, exist_ok=True)
-        try:
-            staging.rename(target)
-        except OSError:  # another request materialised it first
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    if target.is_dir():
+        return target
+    return ctx.blobs(workspace).materialise(snapshot_files(ctx, workspace, digest), target)
 
 
 def _check_portable(definition: dict[str, Any]) -> None:

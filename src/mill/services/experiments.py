@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mill.errors import NotFoundError, SpecError
+from mill.errors import MillError, NotFoundError, SpecError
 from mill.services import jobs
 from mill.services.context import Context
 from mill.services.formats import iso
@@ -86,9 +86,8 @@ def search_jobs(
             order_by or None,
             max_results=query.limit,
         )
-    except Exception as exc:  # the tracking store's own errors name the bad part of the filter
-        message = getattr(exc, "message", str(exc))
-        raise SpecError.one(message, field="--filter/--order-by", value=filter_string) from exc
+    except MillError as exc:  # the tracking store's errors name the bad part of the filter
+        raise SpecError.one(exc.message, field="--filter/--order-by", value=filter_string) from exc
     out = []
     for run in found:
         run_id = run["info"]["run_id"]
@@ -131,9 +130,7 @@ def _experiment(e: dict[str, Any]) -> dict[str, Any]:
         "experiment_id": str(e["experiment_id"]),
         "lifecycle_stage": e.get("lifecycle_stage"),
         "artifact_location": e.get("artifact_location"),
-        "tags": {t["key"]: t["value"] for t in e.get("tags", [])}
-        if isinstance(e.get("tags"), list)
-        else e.get("tags") or {},
+        "tags": {t["key"]: t["value"] for t in e.get("tags", [])},
         "creation_context": {"created_at": iso(created / 1000) if created else None},
     }
 

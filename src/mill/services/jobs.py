@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mill import specs
+from mill.compute.base import ProcessHandle
 from mill.domain.entities import Job, StatusChange
 from mill.domain.names import generate_job_name, is_valid_name
 from mill.domain.status import TERMINAL, JobStatus
@@ -24,6 +25,7 @@ from mill.errors import (
 from mill.hashing import content_hash
 from mill.services import computes, environments, runs
 from mill.services.context import Context
+from mill.services.formats import iso
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
 from mill.store.sql import JobQuery
 
@@ -132,7 +134,7 @@ def archive(ctx: Context, workspace: str, name: str, archived: bool = True) -> d
         j.archived = archived
         return True
 
-    ctx.store.update_job(_id(job), change)
+    ctx.store.update_job(job.stored_id, change)
     return show(ctx, workspace, name)
 
 
@@ -146,13 +148,11 @@ def cancel(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
     if job.status in (JobStatus.NOT_STARTED, JobStatus.QUEUED) or not job.handle:
         settle(
             ctx,
-            _id(job),
+            job.stored_id,
             JobStatus.CANCELED,
             error={"code": "Canceled", "message": "canceled by user before it started"},
         )
     else:
-        from mill.compute.base import ProcessHandle
-
         ctx.runner.terminate(ProcessHandle.from_dict(job.handle), grace=5.0)
         finish_from_result(ctx, job, JobStatus.CANCELED, "canceled by user")
     ctx.wakeup.set()
@@ -198,7 +198,7 @@ def finish_from_result(ctx: Context, job: Job, fallback: JobStatus, reason: str)
             return
     settle(
         ctx,
-        _id(job),
+        job.stored_id,
         fallback,
         error={
             "code": "Canceled" if fallback == JobStatus.CANCELED else "SystemError",
@@ -209,8 +209,6 @@ def finish_from_result(ctx: Context, job: Job, fallback: JobStatus, reason: str)
 
 def read(ctx: Context, job: Job) -> dict[str, Any]:
     """The job as ``az ml job show`` prints it, plus Mill's own fields beside."""
-    from mill.services.formats import iso
-
     spec = job.spec
     outputs = {
         ARTIFACTS: {
@@ -278,7 +276,7 @@ def _apply_status(ctx: Context, job: Job, status: JobStatus, event: dict[str, An
             fields["error"] = {"code": "UserError", "message": reason or "the job failed"}
         elif status == JobStatus.CANCELED:
             fields["error"] = {"code": "Canceled", "message": reason or "canceled"}
-    settle(ctx, _id(job), status, when, **fields)
+    settle(ctx, job.stored_id, status, when, **fields)
 
 
 def _read_result(job: Job) -> dict[str, Any] | None:
@@ -414,8 +412,3 @@ def _environment_fields(job: Job) -> dict[str, Any]:
         "environment_python": build.get("python"),
         "environment_notes": info.get("notes") or [],
     }
-
-
-def _id(job: Job) -> int:
-    assert job.id is not None  # jobs read from the store always have an id
-    return job.id

@@ -74,8 +74,9 @@ def build_plan(ctx: Context, job: Job, token: str, python: str | None = None) ->
     if run_dir.exists():  # a relaunch after a crash between launch and the first event
         shutil.rmtree(run_dir)
     working_dir = run_dir / "wd"
+    artifacts = artifacts_dir(ctx, job)
     inputs_plan, input_values = _inputs(ctx, job, run_dir)
-    outputs_plan, output_values = _outputs(ctx, job, run_dir)
+    outputs_plan, output_values = _outputs(ctx, job, run_dir, artifacts)
     command = specs.render_command(
         spec["command"], inputs=input_values, outputs=output_values, name=job.name
     )
@@ -120,7 +121,7 @@ def build_plan(ctx: Context, job: Job, token: str, python: str | None = None) ->
         "code": _code(ctx, job),
         "inputs": inputs_plan,
         "outputs": outputs_plan,
-        "artifacts_dir": str(artifacts_dir(ctx, job)),
+        "artifacts_dir": str(artifacts),
         "command": command,
         "shell": shutil.which("bash") or "/bin/sh",
         "env": env,
@@ -191,9 +192,11 @@ def _inputs(
     return plan, values
 
 
-def _outputs(ctx: Context, job: Job, run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _outputs(
+    ctx: Context, job: Job, run_dir: Path, artifacts: Path
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     plan: list[dict[str, Any]] = []
-    values: dict[str, str] = {ARTIFACTS: str(artifacts_dir(ctx, job))}
+    values: dict[str, str] = {ARTIFACTS: str(artifacts)}
     for name, spec in (job.spec.get("outputs") or {}).items():
         if name == ARTIFACTS:
             continue

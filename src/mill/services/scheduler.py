@@ -65,20 +65,23 @@ class Scheduler:
 
     def _queue_new(self) -> None:
         for job in self.ctx.store.jobs_in([JobStatus.NOT_STARTED]):
-            self.ctx.store.transition(_id(job), JobStatus.QUEUED)
+            self.ctx.store.transition(job.stored_id, JobStatus.QUEUED)
 
     def _start_queued(self) -> None:
         used = self.ctx.store.active_slots()
         blocked: set[tuple[str, str]] = set()
+        limits: dict[tuple[str, str], int] = {}  # looked up once per compute per pass
         for job in self.ctx.store.jobs_in([JobStatus.QUEUED]):
             key = (job.workspace, job.compute)
             if key in blocked:
                 continue
-            try:
-                limit = computes.resolve(self.ctx, job.workspace, job.compute).max_instances
-            except MillError as exc:  # the compute was deleted while the job waited
-                self._fail(job, f"cannot start: {exc.message}")
-                continue
+            if key not in limits:
+                try:
+                    limits[key] = computes.resolve(self.ctx, *key).max_instances
+                except MillError as exc:  # the compute was deleted while the job waited
+                    self._fail(job, f"cannot start: {exc.message}")
+                    continue
+            limit = limits[key]
             if used.get(key, 0) + job.slots > limit:
                 blocked.add(key)
                 continue
@@ -91,7 +94,7 @@ class Scheduler:
         run_dir = self.ctx.run_dir(job.workspace, job.name)
         # Record the token before the process can call back with it.
         moved = self.ctx.store.transition(
-            _id(job), JobStatus.PREPARING, callback_token_hash=token_hash, run_dir=str(run_dir)
+            job.stored_id, JobStatus.PREPARING, callback_token_hash=token_hash, run_dir=str(run_dir)
         )
         if moved is None:  # canceled in the meantime
             return False
@@ -112,7 +115,7 @@ class Scheduler:
             log.exception("environment build for %s failed", job.name)
             self._fail(job, f"environment build failed: {exc}")
             return
-        current = self.ctx.store.get_job_by_id(_id(job))
+        current = self.ctx.store.get_job_by_id(job.stored_id)
         if current.status != JobStatus.PREPARING:  # canceled while it built
             return
         self._start(current, token, python)
@@ -134,7 +137,7 @@ class Scheduler:
             j.handle = handle.to_dict()
             return True
 
-        self.ctx.store.update_job(_id(job), record)
+        self.ctx.store.update_job(job.stored_id, record)
         log.info("started job %s (pid %s)", job.name, handle.pid)
 
     def _supervise(self) -> None:
@@ -152,7 +155,7 @@ class Scheduler:
 
     def _fail(self, job: Job, reason: str) -> None:
         error = {"code": "SystemError", "message": reason}
-        jobs.settle(self.ctx, _id(job), JobStatus.FAILED, error=error)
+        jobs.settle(self.ctx, job.stored_id, JobStatus.FAILED, error=error)
 
 
 def recover(ctx: Context) -> dict[str, int]:
@@ -174,8 +177,3 @@ def recover(ctx: Context) -> dict[str, int]:
         jobs.finish_from_result(ctx, job, JobStatus.FAILED, reason)
         settled += 1
     return {"adopted": adopted, "settled": settled, "at": int(time.time())}
-
-
-def _id(job: Job) -> int:
-    assert job.id is not None  # jobs read from the store always have an id
-    return job.id

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,20 +52,7 @@ def upload_data(ctx: Context, workspace: str, manifest: Any) -> dict[str, Any]:
     digest = manifest_digest({"files": files})
     datastore = ctx.store.get_datastore(workspace, DEFAULT_DATASTORE)
     relative = f"{UPLOAD_PREFIX}/{digest}"
-    root = local_path(datastore, relative)
-    done = root.parent / f".{digest}.complete"
-    if not done.exists():
-        staging = root.parent / f".{digest}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        blobs = ctx.blobs(workspace)
-        for f in files:
-            target = staging / f["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(blobs.path(f["sha256"]), target)
-            os.chmod(target, f["mode"])
-        shutil.rmtree(root, ignore_errors=True)
-        os.replace(staging, root)
-        done.touch()
+    ctx.blobs(workspace).materialise(files, local_path(datastore, relative))
     return {"uri": datastore_uri(DEFAULT_DATASTORE, relative) + "/", "digest": digest}
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from mill.errors import UsageError
 
@@ -88,6 +90,31 @@ class BlobStore:
             writer.discard()
             raise
         return writer.commit()
+
+    def materialise(self, files: Iterable[Mapping[str, Any]], target: Path) -> Path:
+        """Lay out manifest ``files`` (path, sha256, mode) as a folder at ``target``, once.
+
+        The folder is written under a temporary name and renamed into place, so ``target``
+        either does not exist or is complete; a concurrent writer's copy wins harmlessly.
+        """
+        if target.is_dir():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            for entry in files:
+                path = staging / entry["path"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.path(entry["sha256"]), path)
+                os.chmod(path, int(entry.get("mode", 0o644)) & 0o777)
+            os.chmod(staging, 0o755)
+            try:
+                staging.rename(target)
+            except OSError:  # another request materialised it first
+                pass
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
 
     def put_file(self, source: Path, digest: str) -> int:
         with source.open("rb") as f:

@@ -11,7 +11,7 @@ from mill import envs
 from mill.errors import UsageError
 from mill.server.routes.deps import context, json_object
 from mill.services import environments
-from mill.services.building import builder
+from mill.services.building import build_asset, builder
 from mill.services.context import Context
 from mill.services.formats import iso
 
@@ -78,38 +78,8 @@ def build_environment(
     builder_name: str = Query("uv", alias="builder"),
     ctx: Context = Depends(context),
 ) -> dict[str, Any]:
-    """Build (or find cached) an environment now, so jobs using it start at once.
-
-    ``builder=docker`` builds a real image from the same spec where a container engine runs.
-    """
-    if builder_name not in ("uv", "docker"):
-        raise UsageError(f"unknown builder {builder_name!r}; allowed: uv, docker")
-    asset = environments.show(ctx, ws, name, version, label)
-    resolved = environments.resolve_for_job(ctx, ws, f"azureml:{name}:{asset['version']}")
-    spec = envs.ResolvedEnvironment.model_validate(resolved["resolved"])
-    lines: list[str] = []
-    if builder_name == "docker":
-        image = envs.DockerImageBuilder().build(spec, log=lines.append)
-        return {
-            "name": name,
-            "version": asset["version"],
-            "key": image.key,
-            "builder": "docker",
-            "image": image.tag,
-            "seconds": round(image.seconds, 3),
-            "log": lines[-200:],
-        }
-    built = builder(ctx).build(spec, log=lines.append)
-    return {
-        "name": name,
-        "version": asset["version"],
-        "key": built.key,
-        "cache_hit": built.cache_hit,
-        "seconds": round(built.seconds, 3),
-        "python": str(built.python),
-        "reason": built.reason,
-        "log": lines[-200:],
-    }
+    """Build (or find cached) an environment now; ``builder=docker`` builds an image."""
+    return build_asset(ctx, ws, name, version, label, builder_name)
 
 
 @router.get("/registries/azureml/environments")
