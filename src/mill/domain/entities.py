@@ -7,7 +7,16 @@ from typing import Any
 
 from mill.domain.status import JobStatus
 
-__all__ = ["Compute", "Datastore", "EnvironmentAsset", "Job", "StatusChange", "Workspace"]
+__all__ = [
+    "Compute",
+    "DataAsset",
+    "Datastore",
+    "EnvironmentAsset",
+    "Job",
+    "SecretInfo",
+    "StatusChange",
+    "Workspace",
+]
 
 
 @dataclass
@@ -27,6 +36,9 @@ class Datastore:
     config: dict[str, Any] = field(default_factory=dict)
     is_default: bool = False
     created_at: float = 0.0
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    updated_at: float | None = None
 
 
 @dataclass
@@ -104,5 +116,38 @@ class EnvironmentAsset:
     definition: dict[str, Any]
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    archived: bool = False
+    created_at: float = 0.0
+
+
+@dataclass
+class SecretInfo:
+    """What the store says about a vault secret; the value never leaves the vault service."""
+
+    workspace: str
+    name: str
+    key_id: str
+    description: str | None = None
+    managed_by: str | None = None
+    version: int = 1
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class DataAsset:
+    """One immutable version of a data asset: a typed pointer to a file or folder."""
+
+    workspace: str
+    name: str
+    version: str
+    type: str  # uri_file | uri_folder | mltable
+    path: str  # azureml://datastores/..., https://, wasbs://, abfss://, s3://
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    size_bytes: int | None = None
+    file_count: int | None = None
+    source: dict[str, Any] | None = None  # {"kind": "local_upload"|"pointer"|"job_output", ...}
     archived: bool = False
     created_at: float = 0.0

@@ -22,12 +22,15 @@ from mill.domain.entities import (
 from mill.domain.status import ACTIVE, JobStatus, can_move
 from mill.errors import ConflictError, NotFoundError, ServerUnavailableError
 from mill.store import migrate
+from mill.store.assets import AssetStoreMixin, _datastore
 from mill.store.engine import make_engine
 from mill.store.tables import (
     ComputeRow,
+    DataAssetRow,
     DatastoreRow,
     EnvironmentRow,
     JobRow,
+    SecretRow,
     SnapshotRow,
     WorkspaceRow,
 )
@@ -54,7 +57,7 @@ class JobQuery:
         self.limit = limit
 
 
-class SqlStore:
+class SqlStore(AssetStoreMixin):
     """The one store implementation, selected by URL (``sqlite:///`` or ``postgresql://``)."""
 
     def __init__(self, url: str) -> None:
@@ -113,7 +116,15 @@ class SqlStore:
     def delete_workspace(self, name: str) -> None:
         with self._session() as s:
             row = self._workspace_row(s, name)
-            for table in (JobRow, SnapshotRow, ComputeRow, DatastoreRow, EnvironmentRow):
+            for table in (
+                JobRow,
+                SnapshotRow,
+                ComputeRow,
+                DatastoreRow,
+                EnvironmentRow,
+                SecretRow,
+                DataAssetRow,
+            ):
                 s.execute(delete(table).where(table.workspace_id == row.id))
             s.delete(row)
 
@@ -129,6 +140,8 @@ class SqlStore:
                     config=dict(datastore.config),
                     is_default=datastore.is_default,
                     created_at=datastore.created_at or time.time(),
+                    description=datastore.description,
+                    tags=dict(datastore.tags),
                 )
                 s.add(row)
                 s.flush()
@@ -439,17 +452,6 @@ def _workspace(row: WorkspaceRow) -> Workspace:
         name=row.name,
         description=row.description,
         tags=dict(row.tags or {}),
-        created_at=row.created_at,
-    )
-
-
-def _datastore(row: DatastoreRow, workspace: str) -> Datastore:
-    return Datastore(
-        workspace=workspace,
-        name=row.name,
-        type=row.type,
-        config=dict(row.config or {}),
-        is_default=row.is_default,
         created_at=row.created_at,
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -21,9 +22,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "ComputeRow",
+    "DataAssetRow",
     "DatastoreRow",
     "EnvironmentRow",
     "JobRow",
+    "SecretRow",
     "SnapshotRow",
     "WorkspaceRow",
 ]
@@ -54,6 +57,10 @@ class DatastoreRow(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+    # Since 0004. Credentials are never here: ``config["credentials"]`` names a vault secret.
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[float | None] = mapped_column(Float)
 
 
 class ComputeRow(Base):
@@ -136,6 +143,49 @@ class EnvironmentRow(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     description: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class SecretRow(Base):
+    """A vault secret: the value only as AES-GCM ciphertext (nonce + ciphertext + tag)."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_secrets_ws_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))  # which master key sealed it
+    description: Mapped[str | None] = mapped_column(Text)
+    managed_by: Mapped[str | None] = mapped_column(String(255))  # e.g. "datastore:s3data"
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class DataAssetRow(Base):
+    """A version of a data asset: a pointer (``path``) to a file or folder on storage."""
+
+    __tablename__ = "data_assets"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", "version", name="uq_data_assets_ws_name_version"),
+        Index("ix_data_assets_ws_name", "workspace_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    file_count: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # local upload, pointer, job
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
 
