@@ -1,14 +1,22 @@
-"""MLflow 3 LoggedModels on the tracking tables: a model's params and tags are JSON on its row."""
+"""MLflow 3 LoggedModels on the tracking tables: a model's params and tags are JSON on its row;
+its metrics are rows of ``tracking_logged_model_metrics`` (points logged with ``model_id``).
+
+Search runs in Python over an experiment's models, as MLflow's own semantics are easiest to
+match there: a metric filter matches when ANY of the model's points for that key (on the
+``datasets`` given, if any) satisfies it; ``order_by`` a metric sorts by its latest point
+(timestamp, then step), models without it last; ties by newest, then model id.
+"""
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, select, update
 
-from mill.errors import NotFoundError
-from mill.store.tracking import ACTIVE, EXP, MODEL, SqlTrackingStore, now_ms
+from mill.errors import NotFoundError, UsageError
+from mill.store.tracking import ACTIVE, EXP, MODEL, MODEL_METRIC, SqlTrackingStore, now_ms
 from mill.store.tracking_filters import Clause, parse_filter
 
 __all__ = ["LoggedModelStore"]
@@ -63,14 +71,33 @@ class LoggedModelStore:
         return found[0]
 
     def search(
-        self, workspace: str, experiment_ids: list[str], filter_string: str | None = None
+        self,
+        workspace: str,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        order_by: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
+        """Models of the experiments matching ``filter_string`` and ``datasets``, sorted."""
+        datasets = list(datasets or [])
+        if not all(d.get("dataset_name") for d in datasets):
+            raise UsageError("`dataset_name` in the `datasets` clause must be specified.")
+        clauses = parse_filter(filter_string, _MODEL_ATTRIBUTES)
+        for clause in clauses:
+            if clause.entity == "dataset":
+                raise UsageError(
+                    f"invalid filter {filter_string!r}: logged models filter datasets through "
+                    "the `datasets` argument"
+                )
+        orders = [_parse_order(o) for o in order_by or []]
         ws_id = self.tracking.workspace_id(workspace)
         with self.tracking._read() as conn:
             pks = [self.tracking._experiment_pk(conn, ws_id, e) for e in experiment_ids]
-        clauses = parse_filter(filter_string, _MODEL_ATTRIBUTES)
         models = self._models(workspace, MODEL.c.experiment_id.in_(pks))
-        return [m for m in models if all(_model_matches(m, c) for c in clauses)]
+        if datasets and not any(c.entity == "metric" for c in clauses):
+            models = [m for m in models if any(_on(p, datasets) for p in m["metrics"])]
+        found = [m for m in models if all(_model_matches(m, c, datasets) for c in clauses)]
+        return _sorted(found, orders)
 
     def update(self, workspace: str, model_id: str, change: Any) -> dict[str, Any]:
         """Read the row, let ``change(values)`` edit params/tags/status, write it back."""
@@ -98,6 +125,7 @@ class LoggedModelStore:
         )
         with self.tracking._read() as conn:
             rows = conn.execute(stmt).mappings().all()
+            metrics = self._metrics(conn, [r["model_id"] for r in rows])
         return [
             {
                 "model_id": r["model_id"],
@@ -112,9 +140,35 @@ class LoggedModelStore:
                 "last_updated_timestamp_ms": r["last_updated_timestamp"],
                 "params": dict(r["params"] or {}),
                 "tags": dict(r["tags"] or {}),
+                "metrics": metrics.get(r["model_id"], []),
             }
             for r in rows
         ]
+
+    def _metrics(self, conn: Any, model_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        if not model_ids:
+            return out
+        m = MODEL_METRIC.c
+        columns = (m.model_id, m.run_uuid, m.key, m.value, m.timestamp, m.step, m.is_nan)
+        stmt = (
+            select(*columns, m.dataset_name, m.dataset_digest)
+            .where(m.model_id.in_(model_ids))
+            .order_by(m.id)
+        )
+        for row in conn.execute(stmt):
+            point = {
+                "key": row.key,
+                "value": math.nan if row.is_nan else row.value,
+                "timestamp": row.timestamp,
+                "step": row.step,
+                "model_id": row.model_id,
+                "run_id": row.run_uuid,
+                "dataset_name": row.dataset_name,
+                "dataset_digest": row.dataset_digest,
+            }
+            out.setdefault(row.model_id, []).append(point)
+        return out
 
 
 _MODEL_ATTRIBUTES = {
@@ -125,20 +179,44 @@ _MODEL_ATTRIBUTES = {
     "model_type": False,
     "creation_timestamp": True,
     "creation_time": True,
+    "last_updated_timestamp": True,
 }
+_ALIASES = {
+    "creation_time": "creation_timestamp_ms",
+    "creation_timestamp": "creation_timestamp_ms",
+    "last_updated_timestamp": "last_updated_timestamp_ms",
+}
+_ORDER_ATTRIBUTES = ("name", "model_id", "creation_timestamp_ms", "last_updated_timestamp_ms")
 
 
-def _model_matches(model: dict[str, Any], clause: Clause) -> bool:
+def _on(point: dict[str, Any], datasets: list[dict[str, Any]]) -> bool:
+    """Whether a metric point was logged on one of ``datasets`` (name, and digest if given)."""
+    return any(
+        point["dataset_name"] == d["dataset_name"]
+        and (not d.get("dataset_digest") or point["dataset_digest"] == d["dataset_digest"])
+        for d in datasets
+    )
+
+
+def _model_matches(
+    model: dict[str, Any], clause: Clause, datasets: list[dict[str, Any]] | None = None
+) -> bool:
     if clause.entity == "metric":
-        return False  # logged-model metrics are not kept yet
+        return any(
+            _matches(p["value"], clause)
+            for p in model["metrics"]
+            if p["key"] == clause.key
+            and not math.isnan(p["value"])
+            and (not datasets or _on(p, datasets))
+        )
     if clause.entity == "attribute":
-        key = {
-            "creation_time": "creation_timestamp_ms",
-            "creation_timestamp": "creation_timestamp_ms",
-        }
-        value = model.get(key.get(clause.key, clause.key))
+        value = model.get(_ALIASES.get(clause.key, clause.key))
     else:
         value = model["params" if clause.entity == "param" else "tags"].get(clause.key)
+    return _matches(value, clause)
+
+
+def _matches(value: Any, clause: Clause) -> bool:
     if value is None:
         return False
     want = clause.value
@@ -164,3 +242,55 @@ def _model_matches(model: dict[str, Any], clause: Clause) -> bool:
             "<=": number <= want,
         }[clause.op]
     return (str(value) == want) if clause.op == "=" else (str(value) != want)
+
+
+class _Order:
+    def __init__(self, field: str, ascending: bool, dataset: dict[str, Any] | None) -> None:
+        self.field, self.ascending, self.dataset = field, ascending, dataset
+
+    def value(self, model: dict[str, Any]) -> Any:
+        if not self.field.startswith("metrics."):
+            return model.get(self.field)
+        key = self.field.split(".", 1)[1]
+        points = [
+            p
+            for p in model["metrics"]
+            if p["key"] == key and (self.dataset is None or _on(p, [self.dataset]))
+        ]
+        if not points:
+            return None
+        return max(points, key=lambda p: (p["timestamp"], p["step"]))["value"]
+
+
+def _parse_order(item: Any) -> _Order:
+    if not isinstance(item, dict) or not item.get("field_name"):
+        raise UsageError(f"invalid order_by {item!r}: expected a field_name")
+    field = str(item["field_name"]).strip()
+    if "." in field:
+        if field.split(".", 1)[0] != "metrics":
+            raise UsageError(f"Invalid order by field name: {field}, only metrics.<name> sorts")
+    else:
+        field = _ALIASES.get(field, field)
+        if field not in _ORDER_ATTRIBUTES:
+            raise UsageError(f"Invalid order by field name: {item['field_name']}.")
+    name, digest = item.get("dataset_name"), item.get("dataset_digest")
+    if digest and not name:
+        raise UsageError("`dataset_digest` can only be specified if `dataset_name` is also set.")
+    dataset = {"dataset_name": name, "dataset_digest": digest} if name else None
+    ascending = item.get("ascending", True)
+    return _Order(field, ascending is not False and ascending != "false", dataset)
+
+
+def _sorted(models: list[dict[str, Any]], orders: list[_Order]) -> list[dict[str, Any]]:
+    keys = list(orders)
+    if not any(o.field == "creation_timestamp_ms" for o in keys):
+        keys.append(_Order("creation_timestamp_ms", False, None))
+    if not any(o.field == "model_id" for o in keys):
+        keys.append(_Order("model_id", True, None))
+    # Stable sorts from the last key to the first; missing values go last either way.
+    for order in reversed(keys):
+        present = [m for m in models if order.value(m) is not None]
+        missing = [m for m in models if order.value(m) is None]
+        present.sort(key=order.value, reverse=not order.ascending)
+        models = present + missing
+    return models

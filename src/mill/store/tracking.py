@@ -53,6 +53,7 @@ from mill.store.tracking_tables import (
     ExperimentRow,
     ExperimentTagRow,
     LatestMetricRow,
+    LoggedModelMetricRow,
     LoggedModelRow,
     MetricRow,
     ParamRow,
@@ -73,11 +74,13 @@ METRIC = cast(Table, MetricRow.__table__)
 LATEST = cast(Table, LatestMetricRow.__table__)
 INPUT = cast(Table, RunInputRow.__table__)
 MODEL = cast(Table, LoggedModelRow.__table__)
+MODEL_METRIC = cast(Table, LoggedModelMetricRow.__table__)
 
 ACTIVE, DELETED = "active", "deleted"
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 RUN_NAME_TAG = "mlflow.runName"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
 MAX_PARAM_VALUE = 6000
 _COPY_THRESHOLD = 50  # below this, COPY's set-up costs more than it saves
 _COPY_METRICS = "COPY tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) FROM STDIN"
@@ -499,6 +502,20 @@ class SqlTrackingStore:
             if rows:
                 self._insert_metrics(conn, rows)
                 self._upsert_latest(conn, rows)
+                linked = [_model_metric_row(run_id, m) for m in metrics if m.get("model_id")]
+                if linked:
+                    self._insert_model_metrics(conn, linked)
+
+    def _insert_model_metrics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Points logged with a ``model_id`` are also the LoggedModel's metrics (MLflow 3)."""
+        wanted = {r["model_id"] for r in rows}
+        found = set(
+            conn.scalars(select(MODEL.c.model_id).where(MODEL.c.model_id.in_(wanted))).all()
+        )
+        if wanted - found:
+            missing = sorted(wanted - found)[0]
+            raise NotFoundError(f"Logged model with ID '{missing}' not found.")
+        conn.execute(MODEL_METRIC.insert(), rows)
 
     def _insert_metrics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Metric points in bulk: a raw executemany on SQLite; COPY on PostgreSQL, where an
@@ -647,7 +664,7 @@ class SqlTrackingStore:
                 ).all()
             )
             fresh = [
-                {"run_uuid": run_id, "kind": k, "digest": d, "payload": p}
+                {"run_uuid": run_id, "kind": k, "digest": d, "payload": p, **_dataset_columns(k, p)}
                 for k, d, p in items
                 if (k, d) not in have
             ]
@@ -684,6 +701,16 @@ class SqlTrackingStore:
     def _run_clause(self, clause: Clause) -> ColumnElement[bool]:
         if clause.entity == "attribute":
             return self._compare(RUN.c[_run_column(clause.key)], clause)
+        if clause.entity == "dataset":  # any of the run's dataset inputs matches
+            column = INPUT.c[f"dataset_{clause.key}"]
+            return exists(
+                select(INPUT.c.run_uuid).where(
+                    INPUT.c.run_uuid == RUN.c.run_uuid,
+                    INPUT.c.kind == "dataset",
+                    column.is_not(None),
+                    self._compare(column, clause),
+                )
+            )
         table = {"metric": LATEST, "param": PARAM, "tag": TAG}[clause.entity]
         match = select(table.c.run_uuid).where(
             table.c.run_uuid == RUN.c.run_uuid,
@@ -719,6 +746,8 @@ class SqlTrackingStore:
     def _run_orders(self, orders: list[OrderBy]) -> list[Any]:
         result: list[Any] = []
         for order in orders:
+            if order.entity == "dataset":
+                raise UsageError("runs cannot be ordered by datasets")
             if order.entity == "attribute":
                 column: Any = RUN.c[_run_column(order.key)]
             else:
@@ -837,6 +866,31 @@ def _metric_row(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
         "timestamp": timestamp,
         "step": step,
         "is_nan": is_nan,
+    }
+
+
+def _model_metric_row(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
+    row = _metric_row(run_id, metric)
+    return {
+        **row,
+        "model_id": str(metric["model_id"]),
+        "dataset_name": metric.get("dataset_name") or None,
+        "dataset_digest": metric.get("dataset_digest") or None,
+    }
+
+
+def _dataset_columns(kind: str, payload: dict[str, Any]) -> dict[str, str | None]:
+    if kind != "dataset":
+        return {"dataset_name": None, "dataset_digest": None, "dataset_context": None}
+    dataset = payload.get("dataset") or {}
+    context = next(
+        (t.get("value") for t in payload.get("tags") or [] if t.get("key") == DATASET_CONTEXT_TAG),
+        None,
+    )
+    return {
+        "dataset_name": dataset.get("name"),
+        "dataset_digest": dataset.get("digest"),
+        "dataset_context": context,
     }
 
 

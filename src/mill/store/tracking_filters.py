@@ -22,7 +22,7 @@ __all__ = [
     "parse_order_by",
 ]
 
-Entity = Literal["metric", "param", "tag", "attribute"]
+Entity = Literal["metric", "param", "tag", "attribute", "dataset"]
 Value = str | float | tuple[str, ...]
 
 _ENTITY_ALIASES: dict[str, Entity] = {
@@ -38,7 +38,11 @@ _ENTITY_ALIASES: dict[str, Entity] = {
     "attributes": "attribute",
     "attr": "attribute",
     "run": "attribute",
+    "dataset": "dataset",
+    "datasets": "dataset",
 }
+# ``datasets.<key>``: a run's dataset inputs (context is the mlflow.data.context tag).
+DATASET_KEYS = ("name", "digest", "context")
 
 # Run attributes that can be searched, and whether they compare as numbers.
 RUN_ATTRIBUTES: dict[str, bool] = {
@@ -162,7 +166,9 @@ class _Parser:
         if not dot:
             return self.resolve(None, head)
         if head.lower() not in _ENTITY_ALIASES:
-            raise self.fail(f"unknown entity {head!r}; use metrics., params., tags. or attributes.")
+            raise self.fail(
+                f"unknown entity {head!r}; use metrics., params., tags., datasets. or attributes."
+            )
         if rest == "":
             quoted = self.take()
             if quoted.kind not in ("backtick", "string"):
@@ -178,6 +184,8 @@ class _Parser:
                 known = ", ".join(sorted(self.attributes))
                 raise self.fail(f"unknown attribute {key!r}; known: {known}")
             return "attribute", key
+        if entity == "dataset" and key not in DATASET_KEYS:
+            raise self.fail(f"unknown dataset key {key!r}; known: {', '.join(DATASET_KEYS)}")
         return entity, key
 
     def clause(self) -> Clause:
@@ -237,7 +245,7 @@ def parse_experiment_filter(text: str | None) -> list[Clause]:
     """Experiment search filters: ``name LIKE 'a%'``, ``tags.team = 'x'``."""
     clauses = parse_filter(text, EXPERIMENT_ATTRIBUTES)
     for clause in clauses:
-        if clause.entity in ("metric", "param"):
+        if clause.entity in ("metric", "param", "dataset"):
             raise UsageError(f"invalid filter {text!r}: experiments have no {clause.entity}s")
     return clauses
 

@@ -29,6 +29,7 @@ __all__ = [
     "ExperimentRow",
     "ExperimentTagRow",
     "LatestMetricRow",
+    "LoggedModelMetricRow",
     "LoggedModelRow",
     "MetricRow",
     "ParamRow",
@@ -149,10 +150,16 @@ class RunInputRow(Base):
     kind: Mapped[str] = mapped_column(String(32))  # "dataset" | "model" | "model_output"
     digest: Mapped[str] = mapped_column(String(255))  # dedupes repeated logging
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A dataset's name, digest and context (its mlflow.data.context tag), out of the JSON so
+    # that ``datasets.*`` search filters are plain column comparisons on both backends.
+    dataset_name: Mapped[str | None] = mapped_column(String(500))
+    dataset_digest: Mapped[str | None] = mapped_column(String(255))
+    dataset_context: Mapped[str | None] = mapped_column(String(255))
 
 
 class LoggedModelRow(Base):
-    """An MLflow 3 LoggedModel; params, tags and metrics kept as JSON on the row."""
+    """An MLflow 3 LoggedModel; params and tags kept as JSON on the row (``metrics`` is unused:
+    a model's metrics are rows of :class:`LoggedModelMetricRow`)."""
 
     __tablename__ = "tracking_logged_models"
     __table_args__ = (Index("ix_tracking_logged_models_experiment", "experiment_id"),)
@@ -173,3 +180,23 @@ class LoggedModelRow(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class LoggedModelMetricRow(Base):
+    """A metric point linked to a LoggedModel (logged with ``model_id``), with its dataset."""
+
+    __tablename__ = "tracking_logged_model_metrics"
+    __table_args__ = (Index("ix_tracking_logged_model_metrics_model_key", "model_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("tracking_logged_models.model_id", ondelete="CASCADE")
+    )
+    run_uuid: Mapped[str | None] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(250))
+    value: Mapped[float] = mapped_column(Float)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[int] = mapped_column(BigInteger)
+    is_nan: Mapped[bool] = mapped_column(Boolean)
+    dataset_name: Mapped[str | None] = mapped_column(String(500))
+    dataset_digest: Mapped[str | None] = mapped_column(String(255))

@@ -159,6 +159,9 @@ def log_metric(store: SqlTrackingStore, ws: str, a: Args) -> Any:
         "value": a.data.get("value"),
         "timestamp": a.int("timestamp"),
         "step": a.int("step", 0),
+        "model_id": a.str("model_id") or None,
+        "dataset_name": a.str("dataset_name") or None,
+        "dataset_digest": a.str("dataset_digest") or None,
     }
     store.log_batch(_run_id(a), [metric], workspace=ws)
     return {}

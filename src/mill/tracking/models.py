@@ -1,6 +1,8 @@
 """MLflow 3 LoggedModels: ``/logged-models`` create, get, finalize, search, params, tags.
 
-A model's files go through the artifact proxy under ``<experiment>/models/<model_id>/``.
+A model's files go through the artifact proxy under ``<experiment>/models/<model_id>/``
+(its listing and file routes are in :mod:`mill.tracking.artifacts`). Its metrics are the
+points a run logged with ``model_id``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from mill.errors import UsageError
 from mill.store.logged_models import LoggedModelStore
 from mill.store.tracking import SqlTrackingStore
 from mill.tracking.api import Handler
-from mill.tracking.wire import Args
+from mill.tracking.wire import Args, num
 
 __all__ = ["MODEL_ROUTES"]
 
@@ -23,10 +25,15 @@ def _kv(items: list[Any]) -> dict[str, str]:
 
 
 def wire_model(model: dict[str, Any]) -> dict[str, Any]:
-    info = {k: v for k, v in model.items() if k not in ("params", "tags") and v is not None}
+    skip = ("params", "tags", "metrics")
+    info = {k: v for k, v in model.items() if k not in skip and v is not None}
     info["tags"] = [{"key": k, "value": v} for k, v in model["tags"].items()]
     params = [{"key": k, "value": v} for k, v in model["params"].items()]
-    return {"info": info, "data": {"params": params, "metrics": []}}
+    metrics = [
+        {k: (num(v) if k == "value" else v) for k, v in m.items() if v is not None}
+        for m in model["metrics"]
+    ]
+    return {"info": info, "data": {"params": params, "metrics": metrics}}
 
 
 def create(store: SqlTrackingStore, ws: str, a: Args) -> Any:
@@ -98,7 +105,11 @@ def log_params(store: SqlTrackingStore, ws: str, a: Args) -> Any:
 
 def search(store: SqlTrackingStore, ws: str, a: Args) -> Any:
     found = LoggedModelStore(store).search(
-        ws, [str(e) for e in a.list("experiment_ids")], a.str("filter") or None
+        ws,
+        [str(e) for e in a.list("experiment_ids")],
+        a.str("filter") or None,
+        datasets=[d for d in a.list("datasets") if isinstance(d, dict)],
+        order_by=a.list("order_by"),
     )
     limit = a.int("max_results", 100) or 100
     offset = int(a.str("page_token") or 0) if a.str("page_token").isdigit() else 0

@@ -80,3 +80,16 @@ def test_order_by() -> None:
     ]
     with pytest.raises(UsageError, match="invalid order_by"):
         parse_order_by(["metrics.x sideways"])
+
+
+def test_dataset_filters() -> None:
+    assert parse_filter("datasets.name IN ('a', 'b') AND dataset.context = 'train'") == [
+        Clause("dataset", "name", "IN", ("a", "b")),
+        Clause("dataset", "context", "=", "train"),
+    ]
+    with pytest.raises(UsageError, match="unknown dataset key 'source'"):
+        parse_filter("datasets.source = 'x'")
+    with pytest.raises(UsageError, match="is not allowed"):
+        parse_filter("datasets.digest > 'x'")
+    with pytest.raises(UsageError, match="experiments have no datasets"):
+        parse_experiment_filter("datasets.name = 'x'")
