@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings"]
@@ -26,10 +26,12 @@ class Settings:
     database_url: str
     workspace: str = DEFAULT_WORKSPACE
     url: str | None = None  # MILL_URL: talk to this (remote) server instead of our own
-    token: str | None = None  # MILL_TOKEN: bearer token for the server
+    token: str | None = field(default=None, repr=False)  # MILL_TOKEN: the server's bearer token
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     envs_dir: Path | None = None  # MILL_ENVS_DIR: the built-environment cache (default home/envs)
+    # MILL_VAULT_KEY: the vault's master key (default: home/vault.key); never in a repr.
+    vault_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +49,7 @@ class Settings:
             envs_dir=Path(env["MILL_ENVS_DIR"]).expanduser().resolve()
             if env.get("MILL_ENVS_DIR")
             else None,
+            vault_key=(env.get("MILL_VAULT_KEY") or None),
         )
 
     def with_(self, **changes: object) -> Settings:

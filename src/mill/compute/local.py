@@ -73,7 +73,12 @@ class LocalRunner:
         run_dir = Path(run_dir).resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         plan_path = run_dir / "launch.json"
+        # Secret values (resolved ${{secrets.x}} references) never touch the disk: they go
+        # to the bootstrap in its environment, which its user processes inherit.
+        plan = dict(plan)
+        secret_env = {str(k): str(v) for k, v in (plan.pop("secret_env", None) or {}).items()}
         _write_private(plan_path, json.dumps(plan, indent=2))
+        base_env = self._env if self._env is not None else _job_environment()
         interpreter = python or self.python
         argv = [interpreter, "-S", str(BOOTSTRAP_PATH), str(plan_path)]
         try:
@@ -81,7 +86,7 @@ class LocalRunner:
                 child = subprocess.Popen(
                     argv,
                     cwd=run_dir,
-                    env=self._env if self._env is not None else _job_environment(),
+                    env={**base_env, **secret_env},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ from pathlib import Path
 from mill.compute.base import Runner
 from mill.config import Settings
 from mill.storage.blobs import BlobStore
+from mill.storage.vault import MasterKey
 from mill.store import SqlStore
 from mill.store.tracking import SqlTrackingStore
 
@@ -30,6 +31,11 @@ class Context:
     def tracking(self) -> SqlTrackingStore:
         """Experiments, runs and metrics (the MLflow side), on the same database."""
         return SqlTrackingStore(self.store)
+
+    @cached_property
+    def vault(self) -> MasterKey:
+        """The vault's master key, loaded (or its key file made) on first use."""
+        return MasterKey.load(self.settings)
 
     def workspace_root(self, workspace: str) -> Path:
         return self.settings.workspace_root(workspace)

@@ -23,7 +23,7 @@ from mill.errors import (
     UsageError,
 )
 from mill.hashing import content_hash
-from mill.services import computes, environments, runs
+from mill.services import computes, environments, runs, secrets
 from mill.services.context import Context
 from mill.services.formats import iso
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
@@ -83,6 +83,7 @@ def create(
     data["name"] = name
     snapshot_id = _check_code(ctx, workspace, data.get("code"))
     _check_inputs(ctx, workspace, data.get("inputs") or {})
+    secrets.check_references(ctx, workspace, data.get("environment_variables") or {})
     data["outputs"] = _resolve_outputs(ctx, workspace, name, data.get("outputs") or {})
     job = Job(
         workspace=workspace,

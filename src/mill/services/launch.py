@@ -20,6 +20,7 @@ from mill.compute.distribution import process_plan
 from mill.domain.entities import Job
 from mill.errors import NotSupportedError, SpecError
 from mill.hashing import content_hash
+from mill.services import secrets as secrets_service
 from mill.services.context import Context
 from mill.services.uploads import snapshot_files
 from mill.services.workspaces import DEFAULT_DATASTORE
@@ -83,6 +84,9 @@ def build_plan(ctx: Context, job: Job, token: str, python: str | None = None) ->
     resources = spec.get("resources") or {}
     interpreter = Path(python or sys.executable)
     env = {str(k): str(v) for k, v in (spec.get("environment_variables") or {}).items()}
+    # ${{secrets.x}} values go to the runner beside the plan, never into launch.json.
+    secret_env = secrets_service.secret_environment(ctx, job.workspace, env)
+    env = {k: v for k, v in env.items() if k not in secret_env}
     env.update(
         {
             "PATH": f"{interpreter.parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -125,6 +129,7 @@ def build_plan(ctx: Context, job: Job, token: str, python: str | None = None) ->
         "command": command,
         "shell": shutil.which("bash") or "/bin/sh",
         "env": env,
+        "secret_env": secret_env,  # the runner passes these in the process environment
         "processes": process_plan(
             spec.get("distribution"), int(resources.get("instance_count") or 1), _free_port()
         ),
