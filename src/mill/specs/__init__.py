@@ -18,6 +18,7 @@ from .inputs import (
     JobOutput,
 )
 from .loading import load_command_job, parse_command_job
+from .mltable import MLTableSpec, load_mltable_spec, parse_mltable_text
 from .overrides import apply_overrides
 from .references import (
     AssetReference,
@@ -41,6 +42,7 @@ __all__ = [
     "JobInput",
     "JobOutput",
     "Limits",
+    "MLTableSpec",
     "Reference",
     "Resources",
     "YamlDocument",
@@ -49,10 +51,12 @@ __all__ = [
     "command_references",
     "load_command_job",
     "load_environment",
+    "load_mltable_spec",
     "load_yaml",
     "normalize_compute",
     "parse_asset_reference",
     "parse_command_job",
     "parse_datastore_uri",
+    "parse_mltable_text",
     "render_command",
 ]
