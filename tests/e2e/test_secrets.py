@@ -127,6 +127,14 @@ def test_a_server_with_another_key_says_so(mill: MillHome) -> None:
     # Setting it again seals it with the server's current key; jobs may use it again.
     replaced = mill.json("secret", "set", "--name", "db-password", "--value", VALUE + "2")
     assert replaced["key_id"] != first_id and replaced["version"] == 2
+    name = mill.submit(  # and the server's own key never reaches a job
+        'command: test -z "${MILL_VAULT_KEY:-}" && test -n "$DB" && echo clean\n'
+        "environment_variables:\n"
+        '  DB: "${{secrets.db-password}}"\n',
+        folder="job2",
+    )
+    assert mill.wait_job(name)["status"] == "Completed"
+    assert "clean" in mill.cli("job", "stream", "--name", name).stdout
     log = (mill.home / "logs" / "server.log").read_text()
     assert other_key not in log and VALUE not in log
 
