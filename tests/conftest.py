@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests import storage_servers
 
 POSTGRES_ENV = "MILL_TEST_POSTGRES_URL"
 
@@ -68,3 +69,45 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+# --------------------------------------------------------------------- storage servers
+# Real Azurite (blob) and moto (S3) servers on loopback, one of each per test process.
+# Missing programs skip with the reason, unless MILL_REQUIRE_STORAGE_SERVERS=1 (as in CI).
+
+
+def _storage_server_unavailable(reason: str) -> None:
+    if os.environ.get("MILL_REQUIRE_STORAGE_SERVERS") == "1":
+        pytest.fail(reason + "; MILL_REQUIRE_STORAGE_SERVERS=1 makes this an error")
+    print(f"skipping: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[storage_servers.AzuriteServer]:
+    """An Azurite blob server: ``account_url``, ``account_name``, ``account_key``;
+    ``create_container()`` and ``sas_token()`` for tests."""
+    try:
+        server = storage_servers.start_azurite(tmp_path_factory.mktemp("azurite"))
+    except (storage_servers.ServerMissing, RuntimeError) as exc:
+        _storage_server_unavailable(str(exc))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[storage_servers.S3Server]:
+    """A moto S3 server with IAM auth: ``endpoint_url``, ``access_key_id``,
+    ``secret_access_key``, ``region``; ``create_bucket()`` for tests."""
+    try:
+        server = storage_servers.start_s3()
+    except (storage_servers.ServerMissing, RuntimeError) as exc:
+        _storage_server_unavailable(str(exc))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -16,6 +16,8 @@ exits with :attr:`MillError.exit_code`.
     ├── ConflictError              409  conflict        exit 1   already exists / wrong state
     ├── AuthError                  401  unauthorized    exit 1   missing or wrong token
     ├── ServerUnavailableError     503  unavailable     exit 1   the control plane cannot be reached
+    ├── DatastoreError             502  datastore_error exit 1   storage behind a datastore failed:
+    │     unreachable, credentials refused, path or container missing (names datastore + path)
     ├── JobFailedError             --   job_failed      exit 1   a streamed job did not complete
     └── NotSupportedError          501  not_supported   exit 1   a feature that does not work yet
 """
@@ -29,6 +31,7 @@ from typing import Any
 __all__ = [
     "AuthError",
     "ConflictError",
+    "DatastoreError",
     "JobFailedError",
     "MillError",
     "NotFoundError",
@@ -156,6 +159,16 @@ class ServerUnavailableError(MillError):
     http_status = 503
 
 
+class DatastoreError(MillError):
+    """The storage behind a datastore failed the request: unreachable, refused the
+    credentials, or has no such path. 502 because the upstream service, not the caller's
+    request to Mill, is what failed; the message names the datastore and the path and never
+    holds a credential."""
+
+    code = "datastore_error"
+    http_status = 502
+
+
 class JobFailedError(MillError):
     code = "job_failed"
     http_status = 409
@@ -175,6 +188,7 @@ _BY_CODE: dict[str, type[MillError]] = {
         ConflictError,
         AuthError,
         ServerUnavailableError,
+        DatastoreError,
         JobFailedError,
         NotSupportedError,
     )

@@ -1,11 +1,12 @@
-"""Datastore paths. This version has local-folder datastores; others arrive with fsspec."""
+"""Datastore paths: thin wrappers kept for callers of :mod:`mill.storage.filesystems`."""
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from mill.domain.entities import Datastore
-from mill.errors import NotSupportedError, UsageError
+from mill.errors import NotSupportedError
+from mill.storage.filesystems import DatastoreFS
 
 __all__ = ["datastore_uri", "local_path"]
 
@@ -14,17 +15,11 @@ def local_path(datastore: Datastore, relative: str) -> Path:
     """The local file or folder for ``relative`` inside a local datastore; never outside it."""
     if datastore.type != "local":
         raise NotSupportedError(
-            f"datastore {datastore.name!r} is of type {datastore.type!r}; this version reads "
-            "local datastores only"
+            f"datastore {datastore.name!r} is of type {datastore.type!r}; a local path exists "
+            "only for local datastores (open it with mill.storage.filesystems.DatastoreFS)"
         )
-    root = Path(datastore.config["path"]).resolve()
-    parts = PurePosixPath(relative.strip("/")).parts
-    if any(p == ".." for p in parts):
-        raise UsageError(f"datastore path {relative!r} must not contain '..'")
-    target = root.joinpath(*parts).resolve() if parts else root
-    if target != root and root not in target.parents:
-        raise UsageError(f"datastore path {relative!r} escapes datastore {datastore.name!r}")
-    return target
+    fs = DatastoreFS(datastore.name, datastore.type, datastore.config, None)
+    return Path(fs.native_uri(relative.lstrip("/")))
 
 
 def datastore_uri(datastore: str, relative: str) -> str:
