@@ -108,12 +108,15 @@ def test_the_database_holds_ciphertext_only(api: Recorder, ctx: Context) -> None
         ("ok", {"value": "v" * (64 * 1024 + 1)}),
         ("ok", {"value": VALUE, "description": ["no"]}),
         ("ok", {"value": VALUE, "managed_by": "me"}),
+        ("ok", {"value": VALUE + "\ud800"}),
+        ("ok", {"value": VALUE, "description": "\udfff"}),
     ],
 )
 def test_bad_input_is_a_400_envelope_that_never_echoes_the_value(
     api: Recorder, name: str, body: dict[str, Any]
 ) -> None:
-    response = api("PUT", f"{BASE}/{name}", json=body)
+    # json.dumps escapes lone surrogates (\ud800), which JSON allows and UTF-8 cannot hold.
+    response = api("PUT", f"{BASE}/{name}", content=json.dumps(body).encode())
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "invalid_spec"
     assert "v" * 100 not in response.text

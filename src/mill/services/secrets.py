@@ -52,14 +52,18 @@ def set_secret(
     issues: list[SpecIssue] = []
     if not isinstance(value, str) or not value:
         issues.append(SpecIssue("a secret's value must be a non-empty string", field="value"))
-    elif len(value.encode("utf-8")) > MAX_VALUE_BYTES:
+    elif _utf8_size(value) is None:
+        issues.append(SpecIssue("a secret's value must be valid Unicode text", field="value"))
+    elif (_utf8_size(value) or 0) > MAX_VALUE_BYTES:
         issues.append(
             SpecIssue(f"a secret's value is at most {MAX_VALUE_BYTES} bytes", field="value")
         )
     for field, text in (("description", description), ("managed_by", managed_by)):
-        if text is not None and (not isinstance(text, str) or len(text) > _MAX_DESCRIPTION):
+        if text is not None and (
+            not isinstance(text, str) or len(text) > _MAX_DESCRIPTION or _utf8_size(text) is None
+        ):
             issues.append(
-                SpecIssue(f"must be a string of at most {_MAX_DESCRIPTION} characters", field=field)
+                SpecIssue(f"must be text of at most {_MAX_DESCRIPTION} characters", field=field)
             )
     if issues:
         raise SpecError(issues)
@@ -168,6 +172,14 @@ def secret_environment(ctx: Context, workspace: str, env: Mapping[str, str]) -> 
     to the process directly, never written into a plan file)."""
     refers = {str(k): str(v) for k, v in env.items() if _REFERENCE.search(str(v))}
     return resolve_references(ctx, workspace, refers)
+
+
+def _utf8_size(text: str) -> int | None:
+    """The UTF-8 length, or None for text that has none (lone surrogates from JSON)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
 
 
 def _fill(text: str, values: Mapping[str, str]) -> str:
