@@ -14,6 +14,8 @@ __all__ = ["main"]
 # noun -> module:attribute; imported only when that noun is used.
 COMMANDS = {
     "compute": "mill.cli.compute_cmd:compute",
+    "data": "mill.cli.data_cmd:data",
+    "datastore": "mill.cli.datastore_cmd:datastore",
     "environment": "mill.cli.environment_cmd:environment",
     "experiment": "mill.cli.experiment_cmd:experiment",
     "job": "mill.cli.job_cmd:job",

@@ -132,6 +132,92 @@ class MillClient:
         result: dict[str, Any] = self.request("POST", "/environments/cache/prune", json=body)
         return result
 
+    # Datastores and storage ------------------------------------------------------------
+    def list_datastores(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/datastores"))
+        return result
+
+    def create_datastore(self, body: dict[str, Any], set_default: bool = False) -> dict[str, Any]:
+        params = {"set_default": "true"} if set_default else {}
+        result: dict[str, Any] = self.request(
+            "POST", self.ws("/datastores"), json=body, params=params
+        )
+        return result
+
+    def update_datastore(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "PUT", self.ws(f"/datastores/{quote(name, safe='')}"), json=body
+        )
+        return result
+
+    def show_datastore(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", self.ws(f"/datastores/{quote(name, safe='')}"))
+        return result
+
+    def set_default_datastore(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", self.ws(f"/datastores/{quote(name, safe='')}/default")
+        )
+        return result
+
+    def delete_datastore(self, name: str) -> None:
+        self.request("DELETE", self.ws(f"/datastores/{quote(name, safe='')}"))
+
+    def read_storage(self, uri: str) -> Iterator[bytes]:
+        """The bytes of the file at a storage URI, streamed."""
+        url = self.ws("/storage/file") + "?uri=" + quote(uri, safe="")
+        yield from self._stream("GET", url, timeout=httpx.Timeout(None, connect=5.0))
+
+    # Data assets ----------------------------------------------------------------------
+    def create_data(self, body: dict[str, Any], validate_only: bool = False) -> dict[str, Any]:
+        params = {"validate_only": "true"} if validate_only else {}
+        result: dict[str, Any] = self.request("POST", self.ws("/data"), json=body, params=params)
+        return result
+
+    def new_data_upload(self, filename: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", self.ws("/data/uploads"), json={"filename": filename}
+        )
+        return result
+
+    def show_data(self, name: str, version: str | None, label: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in (("version", version), ("label", label)) if v is not None}
+        result: dict[str, Any] = self.request(
+            "GET", self.ws(f"/data/{quote(name, safe='')}"), params=params
+        )
+        return result
+
+    def list_data(self, name: str | None, include_archived: bool) -> list[dict[str, Any]]:
+        params: dict[str, str] = {"include_archived": "true" if include_archived else "false"}
+        if name:
+            params["name"] = name
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/data"), params=params)
+        return result
+
+    def update_data(self, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "PATCH",
+            self.ws(f"/data/{quote(name, safe='')}/versions/{quote(version, safe='')}"),
+            json=body,
+        )
+        return result
+
+    def archive_data(self, name: str, version: str | None, restore: bool) -> list[dict[str, Any]]:
+        params = {"restore": "true" if restore else "false"}
+        if version:
+            params["version"] = version
+        result: list[dict[str, Any]] = self.request(
+            "POST", self.ws(f"/data/{quote(name, safe='')}/archive"), params=params
+        )
+        return result
+
+    def data_files(self, name: str, version: str | None, label: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in (("version", version), ("label", label)) if v is not None}
+        result: dict[str, Any] = self.request(
+            "GET", self.ws(f"/data/{quote(name, safe='')}/files"), params=params
+        )
+        return result
+
     # Jobs ---------------------------------------------------------------------------
     def create_job(self, spec: dict[str, Any], validate_only: bool = False) -> dict[str, Any]:
         params = {"validate_only": "true"} if validate_only else None

@@ -123,10 +123,20 @@ def create_app(
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "home_id": home_id}
 
-    from mill.server.routes import computes, environments, jobs, runtime, secrets, uploads
+    from mill.server.routes import (
+        computes,
+        data,
+        datastores,
+        environments,
+        jobs,
+        runtime,
+        secrets,
+        uploads,
+    )
     from mill.server.routes import workspaces as ws_routes
 
-    for module in (ws_routes, computes, uploads, environments, jobs, runtime, secrets):
+    modules = (ws_routes, computes, datastores, data, uploads, environments, jobs, runtime, secrets)
+    for module in modules:
         app.include_router(module.router, prefix="/api/v1")
 
     from mill.tracking.routers import routers_for_app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +27,14 @@ class Context:
     runner: Runner
     server_url: str = ""  # this control plane's own address, for job callbacks
     wakeup: threading.Event = field(default_factory=threading.Event)  # nudges the scheduler
+    # Jobs whose outputs are being uploaded after their process ended (see services/staging).
+    finalizing: set[int] = field(default_factory=set)
+    finalizing_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def background(self) -> ThreadPoolExecutor:
+        """Work that must not hold up a request: uploading finished jobs' outputs."""
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="mill-finalize")
 
     @cached_property
     def tracking(self) -> SqlTrackingStore:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from mill.errors import (
     UsageError,
 )
 from mill.hashing import content_hash
-from mill.services import computes, environments, runs, secrets
+from mill.services import computes, data, datastores, environments, runs, secrets, staging
 from mill.services.context import Context
 from mill.services.formats import iso
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
@@ -41,6 +43,8 @@ __all__ = [
     "settle",
     "show",
 ]
+
+log = logging.getLogger(__name__)
 
 _SNAPSHOT_PREFIX = "snapshot:"
 _DEFAULT_EXPERIMENT = "Default"
@@ -277,7 +281,51 @@ def _apply_status(ctx: Context, job: Job, status: JobStatus, event: dict[str, An
             fields["error"] = {"code": "UserError", "message": reason or "the job failed"}
         elif status == JobStatus.CANCELED:
             fields["error"] = {"code": "Canceled", "message": reason or "canceled"}
+        if status != JobStatus.CANCELED and _has_outputs_to_publish(ctx, job):
+            with ctx.finalizing_lock:
+                if job.stored_id in ctx.finalizing:
+                    return  # already being published; that thread settles the job
+                ctx.finalizing.add(job.stored_id)
+            ctx.background.submit(_publish_then_settle, ctx, job, status, when, fields)
+            return
     settle(ctx, job.stored_id, status, when, **fields)
+
+
+def _has_outputs_to_publish(ctx: Context, job: Job) -> bool:
+    for spec in (job.spec.get("outputs") or {}).values():
+        if spec.get("mode") == "direct":
+            continue
+        if spec.get("name") or staging.is_remote(ctx, job.workspace, spec["path"]):
+            return True
+    return False
+
+
+def _publish_then_settle(
+    ctx: Context, job: Job, status: JobStatus, when: float | None, fields: dict[str, Any]
+) -> None:
+    """Upload remote outputs and register named ones, then end the job (Finalizing until)."""
+    try:
+        try:
+            problems = staging.publish_outputs(ctx, job)
+            if status == JobStatus.COMPLETED and not problems:
+                problems += staging.register_outputs(ctx, job)
+        except Exception as exc:  # never leave a job in Finalizing
+            log.exception("publishing the outputs of job %s failed", job.name)
+            problems = [f"publishing the outputs failed: {exc}"]
+        if problems:
+            message = "; ".join(problems)
+            log.warning("job %s: %s", job.name, message)
+            if status == JobStatus.COMPLETED:
+                status = JobStatus.FAILED
+                fields["error"] = {"code": "SystemError", "message": message}
+            else:
+                error = dict(fields.get("error") or {})
+                error["message"] = f"{error.get('message', 'the job failed')}; {message}"
+                fields["error"] = error
+        settle(ctx, job.stored_id, status, when, **fields)
+    finally:
+        with ctx.finalizing_lock:
+            ctx.finalizing.discard(job.stored_id)
 
 
 def _read_result(job: Job) -> dict[str, Any] | None:
@@ -307,56 +355,83 @@ def _check_code(ctx: Context, workspace: str, code: str | None) -> str | None:
 
 
 def _check_inputs(ctx: Context, workspace: str, inputs: dict[str, Any]) -> None:
+    """Check each data input's path; asset and job-output references become storage URIs."""
     issues: list[SpecIssue] = []
     for name, spec in inputs.items():
         path = spec.get("path")
         if spec["type"] in specs.LITERAL_INPUT_TYPES or path is None:
             continue
         field = f"inputs.{name}.path"
-        kind = specs.classify_path(path)
-        mode = spec.get("mode") or "ro_mount"
-        if kind == "datastore":
-            try:
-                resolve_uri(ctx, workspace, path)
-            except NotFoundError as exc:
-                issues.append(SpecIssue(exc.message, field=field, value=path, has_value=True))
-        elif kind == "http":
-            if spec["type"] == "uri_folder" and mode != "direct":
-                issues.append(
-                    SpecIssue(
-                        "a folder cannot be fetched over http(s); "
-                        "use a uri_file input or mode: direct",
-                        field=field,
-                        value=path,
-                        has_value=True,
-                    )
-                )
-        elif kind == "local":
-            issues.append(
-                SpecIssue(
-                    "local data must be uploaded before the job is submitted (the CLI does this)",
-                    field=field,
-                    value=path,
-                    has_value=True,
-                )
-            )
-        elif mode != "direct":
-            what = {
-                "asset": "data assets",
-                "job_output": "outputs of other jobs",
-                "cloud": "cloud storage URIs (wasbs://, abfss://, s3://)",
-            }.get(kind, "this kind of path")
-            issues.append(
-                SpecIssue(
-                    f"{what} cannot be read by this version yet; use a local path, "
-                    "azureml://datastores/<name>/paths/<path>, an http(s) URL, or mode: direct",
-                    field=field,
-                    value=path,
-                    has_value=True,
-                )
-            )
+        try:
+            _check_input(ctx, workspace, name, spec)
+        except SpecError as exc:
+            issues.extend(replace(i, field=i.field or field) for i in exc.issues)
+        except MillError as exc:  # unknown datastore or asset, unreachable storage...
+            issues.append(SpecIssue(exc.message, field=field, value=path, has_value=True))
     if issues:
         raise SpecError(issues)
+
+
+def _check_input(ctx: Context, workspace: str, name: str, spec: dict[str, Any]) -> None:
+    path = str(spec["path"])
+    field = f"inputs.{name}.path"
+    kind = specs.classify_path(path)
+    mode = spec.get("mode") or "ro_mount"
+    if kind == "asset":
+        asset = data.resolve_reference(ctx, workspace, path)
+        if not _input_accepts(spec["type"], asset.type):
+            raise SpecError.one(
+                f"data asset {asset.name}:{asset.version} is a {asset.type}",
+                field=f"inputs.{name}.type",
+                value=spec["type"],
+                allowed=asset.type,
+            )
+        spec["asset"] = f"azureml:{asset.name}:{asset.version}"  # @latest, pinned at submit
+        spec["path"] = path = asset.path
+        kind = specs.classify_path(path)
+    elif kind == "job_output":
+        spec["path"] = path = data.job_output_uri(ctx, workspace, path)
+        kind = specs.classify_path(path)
+    if kind == "http":
+        if spec["type"] == "uri_folder" and mode != "direct":
+            raise SpecError.one(
+                "a folder cannot be fetched over http(s); use a uri_file input or mode: direct",
+                field=field,
+                value=path,
+            )
+    elif kind == "local":
+        raise SpecError.one(
+            "local data must be uploaded before the job is submitted (the CLI does this)",
+            field=field,
+            value=path,
+        )
+    elif kind in ("datastore", "cloud") and mode != "direct":
+        fs, relative = datastores.locate(ctx, workspace, path)
+        found = fs.stat(relative).kind
+        wanted = "file" if spec["type"] == "uri_file" else "folder"
+        if found == "missing":
+            raise SpecError.one(
+                f"nothing found at {path} (datastore {fs.name!r})", field=field, value=path
+            )
+        if found != wanted:
+            raise SpecError.one(
+                f"{path} is a {found}, but input type {spec['type']} needs a {wanted}",
+                field=f"inputs.{name}.type",
+                value=spec["type"],
+                allowed="uri_folder" if found == "folder" else "uri_file",
+            )
+    elif kind not in ("datastore", "cloud") and mode != "direct":
+        raise SpecError.one(
+            "this kind of path cannot be read; use a local path, a data asset, "
+            "azureml://datastores/<name>/paths/<path>, a storage URI or an http(s) URL",
+            field=field,
+            value=path,
+        )
+
+
+def _input_accepts(input_type: str, asset_type: str) -> bool:
+    """A uri_folder input reads any folder asset (an mltable is a folder too)."""
+    return input_type == asset_type or (input_type == "uri_folder" and asset_type == "mltable")
 
 
 def _resolve_outputs(
@@ -384,7 +459,7 @@ def _resolve_outputs(
             out["path"] = path
             if out["mode"] != "direct":
                 try:
-                    resolve_uri(ctx, workspace, path)
+                    _check_output_path(ctx, workspace, path)
                 except MillError as exc:  # unknown datastore, escaping path, not a datastore URI
                     issues.append(
                         SpecIssue(
@@ -395,6 +470,20 @@ def _resolve_outputs(
     if issues:
         raise SpecError(issues)
     return resolved
+
+
+def _check_output_path(ctx: Context, workspace: str, path: str) -> None:
+    parsed = specs.parse_datastore_uri(path)
+    if parsed is None:
+        raise UsageError(
+            f"{path!r} is not on a datastore; outputs are written to "
+            "azureml://datastores/<name>/paths/<path>"
+        )
+    datastore = ctx.store.get_datastore(workspace, parsed[0])
+    if datastore.type == "local":
+        resolve_uri(ctx, workspace, path)  # refuses paths that escape the datastore
+    else:
+        datastores.open_fs(ctx, workspace, parsed[0]).stat(parsed[1])  # refuses '..'
 
 
 def _environment_fields(job: Job) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from mill.domain.entities import Job
 from mill.errors import NotSupportedError, SpecError
 from mill.hashing import content_hash
 from mill.services import secrets as secrets_service
+from mill.services import staging
 from mill.services.context import Context
 from mill.services.uploads import snapshot_files
 from mill.services.workspaces import DEFAULT_DATASTORE
@@ -172,7 +173,11 @@ def _inputs(
             values[name] = path
             continue
         kind = specs.classify_path(path)
-        if kind == "datastore":
+        if kind in ("datastore", "cloud") and staging.is_remote(ctx, job.workspace, path):
+            staged = staging.fetch_input(ctx, job.workspace, name, path, mode, run_dir)
+            plan.append({"name": name, "action": "none", "source": path, "target": str(staged)})
+            values[name] = str(staged)
+        elif kind == "datastore":
             source = resolve_uri(ctx, job.workspace, path)
             if mode in ("download", "eval_download"):
                 target = run_dir / "inputs" / name / source.name
@@ -208,14 +213,17 @@ def _outputs(
         if spec.get("mode") == "direct":
             values[name] = spec["path"]
             continue
-        destination = resolve_uri(ctx, job.workspace, spec["path"])
         kind = "uri_file" if spec.get("type") == "uri_file" else "uri_folder"
-        if spec.get("mode") == "upload":
+        if staging.is_remote(ctx, job.workspace, spec["path"]):
+            # Written locally; the control plane uploads it when the job ends.
+            local = destination = staging.local_output(run_dir, name, spec)
+        elif spec.get("mode") == "upload":
+            destination = resolve_uri(ctx, job.workspace, spec["path"])
             local = run_dir / "outputs" / name
             if kind == "uri_file":
                 local = local / destination.name
         else:
-            local = destination
+            local = destination = resolve_uri(ctx, job.workspace, spec["path"])
         plan.append(
             {
                 "name": name,

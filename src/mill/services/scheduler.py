@@ -21,7 +21,7 @@ from mill.compute.base import ProcessHandle
 from mill.domain.entities import Job
 from mill.domain.status import ACTIVE, JobStatus
 from mill.errors import MillError
-from mill.services import building, computes, jobs
+from mill.services import building, computes, jobs, staging
 from mill.services.context import Context
 from mill.services.launch import build_plan, new_token
 
@@ -98,16 +98,28 @@ class Scheduler:
         )
         if moved is None:  # canceled in the meantime
             return False
-        if (job.environment_info or {}).get("kind") == "virtualenv":
-            self._pool.submit(self._build_then_start, moved, token)
+        if _builds(job) or self._stages_data(job):
+            self._pool.submit(self._prepare_then_start, moved, token)
         else:
-            python = ((job.environment_info or {}).get("resolved") or {}).get("python_path")
-            self._start(moved, token, python)
+            self._start(moved, token, _python(job))
         return True
 
-    def _build_then_start(self, job: Job, token: str) -> None:
+    def _stages_data(self, job: Job) -> bool:
+        """Whether an input must be fetched from remote storage first (which takes time)."""
+        for spec in (job.spec.get("inputs") or {}).values():
+            path = spec.get("path")
+            if path and spec.get("mode") != "direct":
+                try:
+                    if staging.is_remote(self.ctx, job.workspace, str(path)):
+                        return True
+                except MillError:
+                    return True  # let the pool's start report it
+        return False
+
+    def _prepare_then_start(self, job: Job, token: str) -> None:
+        """In the pool: build the environment (if it is a virtualenv), then stage and start."""
         try:
-            python = building.build_for_job(self.ctx, job)
+            python = building.build_for_job(self.ctx, job) if _builds(job) else _python(job)
         except MillError as exc:
             self._fail(job, exc.message)
             return
@@ -131,6 +143,10 @@ class Scheduler:
             return
         except OSError as exc:
             self._fail(job, f"could not start the job process: {exc}")
+            return
+        except Exception as exc:  # staging inputs talks to storage: never lose the job
+            log.exception("starting job %s failed", job.name)
+            self._fail(job, f"cannot start: {exc}")
             return
 
         def record(j: Job) -> bool:
@@ -156,6 +172,15 @@ class Scheduler:
     def _fail(self, job: Job, reason: str) -> None:
         error = {"code": "SystemError", "message": reason}
         jobs.settle(self.ctx, job.stored_id, JobStatus.FAILED, error=error)
+
+
+def _builds(job: Job) -> bool:
+    return (job.environment_info or {}).get("kind") == "virtualenv"
+
+
+def _python(job: Job) -> str | None:
+    python: str | None = ((job.environment_info or {}).get("resolved") or {}).get("python_path")
+    return python
 
 
 def recover(ctx: Context) -> dict[str, int]:

@@ -5,6 +5,14 @@ layer above can depend on this package.
 """
 
 from .command_job import CommandJob, Distribution, Limits, Resources
+from .data_asset import DATA_ASSET_TYPES, DataAssetSpec, load_data_asset, parse_data_asset
+from .datastore import (
+    DATASTORE_TYPES,
+    SECRET_REFERENCE,
+    DatastoreSpec,
+    load_datastore,
+    parse_datastore,
+)
 from .environment import load_environment
 from .expressions import Reference, command_references, render_command
 from .inputs import (
@@ -30,14 +38,19 @@ from .references import (
 from .yamldoc import YamlDocument, load_yaml
 
 __all__ = [
+    "DATASTORE_TYPES",
+    "DATA_ASSET_TYPES",
     "DATA_INPUT_TYPES",
     "INPUT_MODES",
     "INPUT_TYPES",
     "LITERAL_INPUT_TYPES",
     "OUTPUT_MODES",
     "OUTPUT_TYPES",
+    "SECRET_REFERENCE",
     "AssetReference",
     "CommandJob",
+    "DataAssetSpec",
+    "DatastoreSpec",
     "Distribution",
     "JobInput",
     "JobOutput",
@@ -50,12 +63,16 @@ __all__ = [
     "classify_path",
     "command_references",
     "load_command_job",
+    "load_data_asset",
+    "load_datastore",
     "load_environment",
     "load_mltable_spec",
     "load_yaml",
     "normalize_compute",
     "parse_asset_reference",
     "parse_command_job",
+    "parse_data_asset",
+    "parse_datastore",
     "parse_datastore_uri",
     "parse_mltable_text",
     "render_command",

@@ -36,6 +36,19 @@ PUBLIC = {
     "AssetReference",
     "normalize_compute",
     "classify_path",
+    # datastores, data assets, MLTable
+    "DATASTORE_TYPES",
+    "DATA_ASSET_TYPES",
+    "SECRET_REFERENCE",
+    "DatastoreSpec",
+    "DataAssetSpec",
+    "load_datastore",
+    "parse_datastore",
+    "load_data_asset",
+    "parse_data_asset",
+    "MLTableSpec",
+    "load_mltable_spec",
+    "parse_mltable_text",
 }
 
 

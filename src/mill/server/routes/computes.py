@@ -1,4 +1,4 @@
-"""/workspaces/{ws}/computes and /datastores"""
+"""/workspaces/{ws}/computes"""
 
 from __future__ import annotations
 
@@ -53,11 +53,3 @@ def show_compute(ws: str, name: str, ctx: Context = Depends(context)) -> dict[st
 @router.delete("/workspaces/{ws}/computes/{name}", status_code=204)
 def delete_compute(ws: str, name: str, ctx: Context = Depends(context)) -> None:
     computes.delete(ctx, ws, name)
-
-
-@router.get("/workspaces/{ws}/datastores")
-def list_datastores(ws: str, ctx: Context = Depends(context)) -> list[dict[str, Any]]:
-    return [
-        {"name": d.name, "type": d.type, "is_default": d.is_default, "path": d.config.get("path")}
-        for d in ctx.store.list_datastores(ws)
-    ]

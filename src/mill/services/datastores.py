@@ -1,0 +1,277 @@
+"""Datastores: named storage locations of a workspace, their credentials kept in the vault.
+
+A datastore row holds only what is not secret (account, container, bucket, endpoint...).
+Credentials given inline are moved into the workspace vault as secrets owned by the
+datastore (``datastore-<name>-<field>``); a ``${{secrets.<name>}}`` reference points at a
+secret the user manages. Either way ``config["credentials"]`` records only the form and the
+secret names, so nothing read from the store, the API or the CLI carries a value.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, BinaryIO
+
+from mill import specs
+from mill.domain.entities import Datastore
+from mill.errors import ConflictError, MillError, NotFoundError, SpecError, UsageError
+from mill.services import secrets
+from mill.services.context import Context
+from mill.services.formats import iso
+from mill.services.workspaces import DEFAULT_DATASTORE
+from mill.storage.filesystems import DatastoreFS, anonymous_fs_for_uri, match_datastore
+
+__all__ = [
+    "create",
+    "default_name",
+    "delete",
+    "list_all",
+    "list_files",
+    "locate",
+    "open_fs",
+    "open_read",
+    "open_write",
+    "set_default",
+    "show",
+    "update",
+]
+
+
+def create(
+    ctx: Context,
+    workspace: str,
+    body: dict[str, Any],
+    *,
+    set_default: bool = False,
+    check: bool = True,
+) -> dict[str, Any]:
+    """Register a datastore; with ``check`` its storage must answer to the credentials."""
+    spec = specs.parse_datastore(body)
+    ctx.store.get_workspace(workspace)
+    if any(d.name == spec.name for d in ctx.store.list_datastores(workspace)):
+        raise ConflictError(
+            f"datastore {spec.name!r} already exists in workspace {workspace!r}",
+            hint="change it with: mill datastore update -f <file>",
+        )
+    credentials, owned = _store_credentials(ctx, workspace, spec)
+    datastore = Datastore(
+        workspace=workspace,
+        name=spec.name,
+        type=spec.type,
+        config={**spec.config(), **({"credentials": credentials} if credentials else {})},
+        description=spec.description,
+        tags=dict(spec.tags),
+        created_at=time.time(),
+    )
+    try:
+        if check:
+            _open(ctx, datastore).check()
+        ctx.store.add_datastore(datastore)
+    except BaseException:
+        for name in owned:  # nothing is left behind by a datastore that was not created
+            secrets.delete(ctx, workspace, name, force=True)
+        raise
+    if set_default:
+        ctx.store.set_default_datastore(workspace, spec.name)
+    return show(ctx, workspace, spec.name)
+
+
+def update(
+    ctx: Context, workspace: str, body: dict[str, Any], *, check: bool = True
+) -> dict[str, Any]:
+    """Change a datastore from a full spec: same name and type, new fields and credentials."""
+    spec = specs.parse_datastore(body)
+    current = ctx.store.get_datastore(workspace, spec.name)
+    if current.type != spec.type:
+        raise SpecError.one(
+            "a datastore's type cannot change",
+            field="type",
+            value=spec.type,
+            allowed=current.type,
+            hint="delete it and create it again with the new type",
+        )
+    if spec.credentials:
+        credentials, _ = _store_credentials(ctx, workspace, spec)
+    else:
+        credentials = current.config.get("credentials")
+    config = {**spec.config(), **({"credentials": credentials} if credentials else {})}
+    if check:
+        _open(ctx, Datastore(workspace, spec.name, spec.type, config)).check()
+
+    def change(d: Datastore) -> None:
+        d.config = config
+        d.description = spec.description
+        d.tags = dict(spec.tags)
+
+    ctx.store.update_datastore(workspace, spec.name, change)
+    return show(ctx, workspace, spec.name)
+
+
+def show(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
+    return _read(ctx.store.get_datastore(workspace, name))
+
+
+def list_all(ctx: Context, workspace: str) -> list[dict[str, Any]]:
+    return [_read(d) for d in ctx.store.list_datastores(workspace)]
+
+
+def set_default(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
+    return _read(ctx.store.set_default_datastore(workspace, name))
+
+
+def default_name(ctx: Context, workspace: str) -> str:
+    for datastore in ctx.store.list_datastores(workspace):
+        if datastore.is_default:
+            return datastore.name
+    return DEFAULT_DATASTORE
+
+
+def delete(ctx: Context, workspace: str, name: str) -> None:
+    """Forget a datastore (its files stay where they are) and the secrets it owns."""
+    datastore = ctx.store.get_datastore(workspace, name)
+    if name == DEFAULT_DATASTORE:
+        raise ConflictError(f"{DEFAULT_DATASTORE} is the workspace's own store; it stays")
+    if datastore.is_default:
+        raise ConflictError(
+            f"datastore {name!r} is the workspace's default",
+            hint=f"make another the default first: mill datastore update --name "
+            f"{DEFAULT_DATASTORE} --set-default",
+        )
+    ctx.store.delete_datastore(workspace, name)
+    for secret in _owned_secrets(datastore):
+        try:
+            secrets.delete(ctx, workspace, secret, force=True)
+        except MillError:
+            pass  # already gone
+
+
+def open_fs(ctx: Context, workspace: str, name: str) -> DatastoreFS:
+    """The datastore's filesystem, opened with its credentials from the vault."""
+    return _open(ctx, ctx.store.get_datastore(workspace, name))
+
+
+def locate(ctx: Context, workspace: str, uri: str) -> tuple[DatastoreFS, str]:
+    """Any storage URI as a filesystem and a path inside it.
+
+    ``azureml://datastores/<ds>/paths/<p>`` names the datastore; a ``wasbs://``,
+    ``abfss://``, ``s3://`` or blob ``https://`` URI uses the credentials of the registered
+    datastore that holds the same account and container (or bucket), and is read
+    anonymously (a public container) when none does.
+    """
+    parsed = specs.parse_datastore_uri(uri)
+    if parsed is not None:
+        name, relative = parsed
+        return open_fs(ctx, workspace, name), relative
+    matched = match_datastore(uri, ctx.store.list_datastores(workspace))
+    if matched is not None:
+        name, relative = matched
+        return open_fs(ctx, workspace, name), relative
+    if specs.classify_path(uri) in ("cloud", "http"):
+        return anonymous_fs_for_uri(uri)
+    raise UsageError(f"{uri!r} is not a storage URI", hint="use azureml://datastores/... or a URL")
+
+
+def list_files(ctx: Context, workspace: str, uri: str) -> dict[str, Any]:
+    """The files at a storage URI (one for a file), with sizes: what a download needs."""
+    fs, relative = locate(ctx, workspace, uri)
+    stats = fs.stat(relative)
+    if stats.kind == "missing":
+        raise NotFoundError(f"nothing found at {uri} (datastore {fs.name!r})")
+    listing = [{"path": p, "size": size} for p, size in fs.iter_files(relative)]
+    return {"uri": uri, "kind": stats.kind, "size_bytes": stats.size_bytes, "files": listing}
+
+
+def open_read(ctx: Context, workspace: str, uri: str) -> BinaryIO:
+    fs, relative = locate(ctx, workspace, uri)
+    return fs.open_read(relative)
+
+
+def open_write(ctx: Context, workspace: str, uri: str) -> BinaryIO:
+    """A streamed writer to a file on a datastore (only ``azureml://datastores/`` URIs)."""
+    parsed = specs.parse_datastore_uri(uri)
+    if parsed is None:
+        raise UsageError(
+            f"{uri!r} is not on a datastore; uploads go to azureml://datastores/<ds>/paths/<p>"
+        )
+    name, relative = parsed
+    if not relative.strip("/"):
+        raise UsageError(f"{uri!r} names no file")
+    return open_fs(ctx, workspace, name).open_write(relative)
+
+
+def _open(ctx: Context, datastore: Datastore) -> DatastoreFS:
+    stored = datastore.config.get("credentials") or {}
+    values = {
+        field: secrets.reveal(ctx, datastore.workspace, secret)
+        for field, secret in (stored.get("secrets") or {}).items()
+    }
+    values.update(stored.get("fields") or {})
+    config = {k: v for k, v in datastore.config.items() if k != "credentials"}
+    return DatastoreFS(datastore.name, datastore.type, config, values or None)
+
+
+def _store_credentials(
+    ctx: Context, workspace: str, spec: specs.DatastoreSpec
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Move inline credential values into the vault; returns the record and the new secrets."""
+    form = spec.credential_form()
+    if form is None or not spec.credentials:
+        return None, []
+    names: dict[str, str] = {}
+    fields: dict[str, str] = {}
+    owned: list[str] = []
+    secret_fields = specs.datastore.CREDENTIAL_FIELDS[spec.type][form]
+    for field, value in spec.credentials.items():
+        if value in (None, ""):
+            continue
+        if field not in secret_fields:
+            fields[field] = str(value)  # authority_url, resource_url: not secret
+            continue
+        reference = specs.SECRET_REFERENCE.match(str(value).strip())
+        if reference:
+            secrets.show(ctx, workspace, reference.group(1))  # must exist (NotFound otherwise)
+            names[field] = reference.group(1)
+            continue
+        secret = f"datastore-{spec.name}-{field}"
+        secrets.set_secret(
+            ctx,
+            workspace,
+            secret,
+            str(value),
+            description=f"{field} of datastore {spec.name}",
+            managed_by=f"datastore:{spec.name}",
+        )
+        names[field] = secret
+        owned.append(secret)
+    record: dict[str, Any] = {"type": form, "secrets": names}
+    if fields:
+        record["fields"] = fields
+    return record, owned
+
+
+def _owned_secrets(datastore: Datastore) -> list[str]:
+    stored = (datastore.config.get("credentials") or {}).get("secrets") or {}
+    prefix = f"datastore-{datastore.name}-"
+    return [name for name in stored.values() if name.startswith(prefix)]
+
+
+def _read(datastore: Datastore) -> dict[str, Any]:
+    """As ``az ml datastore show`` prints it: credentials by form, never by value."""
+    config = {k: v for k, v in datastore.config.items() if k != "credentials"}
+    stored = datastore.config.get("credentials")
+    credentials: dict[str, Any] | None = None
+    if stored:
+        credentials = {"type": stored.get("type")}
+        credentials.update(stored.get("fields") or {})
+        credentials["secrets"] = sorted((stored.get("secrets") or {}).values())
+    return {
+        "name": datastore.name,
+        "type": datastore.type,
+        **config,
+        "credentials": credentials or {"type": "none"},
+        "is_default": datastore.is_default,
+        "description": datastore.description,
+        "tags": datastore.tags,
+        "created_at": iso(datastore.created_at),
+        "updated_at": iso(datastore.updated_at),
+    }
