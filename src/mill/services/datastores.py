@@ -183,6 +183,8 @@ def list_files(ctx: Context, workspace: str, uri: str) -> dict[str, Any]:
 
 def open_read(ctx: Context, workspace: str, uri: str) -> BinaryIO:
     fs, relative = locate(ctx, workspace, uri)
+    if fs.stat(relative).kind != "file":
+        raise NotFoundError(f"no file at {uri} (datastore {fs.name!r})")
     return fs.open_read(relative)
 
 

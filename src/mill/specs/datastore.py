@@ -94,7 +94,11 @@ class DatastoreSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _known_type(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("type") in _NOT_YET:
+        if (
+            isinstance(data, Mapping)
+            and isinstance(data.get("type"), str)
+            and data["type"] in _NOT_YET
+        ):
             fail(
                 problem(
                     f"{_NOT_YET[data['type']]} are not supported as datastores yet",

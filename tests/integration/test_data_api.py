@@ -1,0 +1,162 @@
+"""Datastores, data assets and storage transfer through the REST API, on SQLite and PostgreSQL.
+
+The app runs in-process (FastAPI TestClient); storage is real: local folders here, and a real
+S3 server (moto) for the streamed-transfer test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.storage_servers import S3Server
+
+from mill.compute.local import LocalRunner
+from mill.config import Settings
+from mill.server.app import create_app
+from mill.services.context import Context
+from mill.store import SqlStore
+
+WS = "/api/v1/workspaces/default"
+
+
+@pytest.fixture
+def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
+    settings = Settings(home=tmp_path / "home", database_url=db_url)
+    context = Context(settings=settings, store=SqlStore(db_url), runner=LocalRunner())
+    yield context
+    context.store.dispose()
+
+
+@pytest.fixture
+def api(ctx: Context) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx, run_loops=False), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _local_store(api: TestClient, tmp_path: Path, name: str = "lake") -> Path:
+    root = tmp_path / name
+    root.mkdir()
+    created = api.post(f"{WS}/datastores", json={"name": name, "type": "local", "path": str(root)})
+    assert created.status_code == 201, created.text
+    return root
+
+
+def test_local_datastore_and_a_data_asset_lifecycle(api: TestClient, tmp_path: Path) -> None:
+    root = _local_store(api, tmp_path)
+    (root / "raw").mkdir()
+    (root / "raw" / "x.csv").write_text("a,b\n1,2\n")
+    (root / "raw" / "y.csv").write_text("a,b\n3,4\n")
+    names = [d["name"] for d in api.get(f"{WS}/datastores").json()]
+    assert names == ["lake", "workspaceblobstore"]
+
+    body = {"name": "raw", "type": "uri_folder", "path": "azureml://datastores/lake/paths/raw"}
+    one = api.post(f"{WS}/data", json=body).json()
+    two = api.post(f"{WS}/data", json=body).json()
+    assert (one["version"], two["version"]) == ("1", "2")
+    assert (one["file_count"], one["size_bytes"]) == (2, 16)
+    assert api.get(f"{WS}/data/raw", params={"label": "latest"}).json()["version"] == "2"
+    files = api.get(f"{WS}/data/raw/files", params={"version": "1"}).json()
+    assert sorted(f["path"] for f in files["files"]) == ["x.csv", "y.csv"]
+
+    # A file streamed up through the API lands on the datastore, and streams back.
+    uri = "azureml://datastores/lake/paths/up/z.bin"
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    assert api.put(f"{WS}/storage/file", params={"uri": uri}, content=payload).status_code == 204
+    assert (root / "up" / "z.bin").read_bytes() == payload
+    assert api.get(f"{WS}/storage/file", params={"uri": uri}).content == payload
+
+    # The default moves; workspaceblobstore itself and the default cannot be deleted.
+    assert api.post(f"{WS}/datastores/lake/default").json()["is_default"] is True
+    assert api.delete(f"{WS}/datastores/lake").status_code == 409
+    assert api.delete(f"{WS}/datastores/workspaceblobstore").status_code == 409
+    upload = api.post(f"{WS}/data/uploads", json={"filename": "/tmp/some/file.csv"}).json()
+    assert upload["datastore"] == "lake" and upload["path"].endswith("/file.csv")
+
+
+def test_data_and_datastore_bad_input_is_400_or_404(api: TestClient, tmp_path: Path) -> None:
+    root = _local_store(api, tmp_path)
+    (root / "f.txt").write_text("x")
+    cases: list[tuple[str, str, dict[str, Any] | None, dict[str, str] | None, int, str]] = [
+        ("POST", "/datastores", {"name": "x", "type": "ftp"}, None, 400, "one of"),
+        ("POST", "/datastores", {"name": "x", "type": "s3"}, None, 400, "bucket"),
+        ("POST", "/datastores", {"name": "bad name", "type": "local", "path": "/tmp"}, None, 400, "invalid datastore name"),
+        ("POST", "/datastores", {"name": "x", "type": "local", "path": "relative"}, None, 400, "absolute"),
+        ("POST", "/datastores", {"name": "x", "type": "azure_file", "account_name": "a"}, None, 400, "not supported"),
+        ("POST", "/datastores", {"name": "lake", "type": "local", "path": str(root)}, None, 409, "already exists"),
+        ("GET", "/datastores/nope", None, None, 404, "'nope' not found"),
+        ("POST", "/data", {"name": "d", "path": "azureml://datastores/lake/paths/f.txt"}, None, 400, "is a file"),
+        ("POST", "/data", {"name": "d", "type": "uri_file", "path": "azureml://datastores/lake/paths/none"}, None, 400, "nothing found"),
+        ("POST", "/data", {"name": "d", "type": "uri_file", "path": "azureml://datastores/lake/paths/../../etc/passwd"}, None, 400, ".."),
+        ("POST", "/data", {"name": "d", "type": "uri_file", "path": "/etc/passwd"}, None, 400, "uploaded before"),
+        ("POST", "/data", {"name": "d", "type": "table", "path": "x"}, None, 400, "one of"),
+        ("GET", "/data/none", None, None, 404, "no version"),
+        ("GET", "/data/none", None, {"label": "prod"}, 400, "unknown label"),
+        ("GET", "/storage/file", None, {"uri": "azureml://datastores/lake/paths/missing"}, 404, "no file at"),
+        ("PUT", "/storage/file", None, {"uri": "https://example.com/x"}, 400, "not on a datastore"),
+        ("PUT", "/storage/file", None, {"uri": "azureml://datastores/lake/paths/../x"}, 400, ".."),
+        ("GET", "/storage/files", None, {"uri": "/etc"}, 400, "not a storage URI"),
+    ]
+    for method, path, body, params, status, words in cases:
+        response = api.request(method, WS + path, json=body, params=params)
+        assert response.status_code == status, (path, body, params, response.text)
+        assert words in response.json()["message"], (path, response.json())
+    assert not (tmp_path / "x").exists()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["name", "type", "path", "version", "credentials", "bucket", "tags"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=12),
+            st.lists(st.text(max_size=4), max_size=2),
+            st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2),
+        ),
+    )
+)
+def test_data_and_datastore_api_never_answer_500(api: TestClient, body: dict[str, Any]) -> None:
+    for route in ("/datastores", "/data"):
+        response = api.post(WS + route, json=body)
+        assert response.status_code < 500, (route, body, response.text)
+
+
+def test_transfer_streams_to_s3_and_back(api: TestClient, s3_server: S3Server) -> None:
+    bucket = s3_server.create_bucket()
+    spec = {
+        "name": "s3lake",
+        "type": "s3",
+        "bucket": bucket,
+        "endpoint_url": s3_server.endpoint_url,
+        "credentials": {
+            "access_key_id": s3_server.access_key_id,
+            "secret_access_key": s3_server.secret_access_key,
+        },
+    }
+    created = api.post(f"{WS}/datastores", json=spec)
+    assert created.status_code == 201, created.text
+    assert s3_server.secret_access_key not in created.text
+    payload = os.urandom(20 * 1024 * 1024 + 3)  # several 8 MiB parts: a multipart upload
+    uri = "azureml://datastores/s3lake/paths/big/blob.bin"
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(payload), 1 << 20):
+            yield payload[i : i + (1 << 20)]
+
+    assert api.put(f"{WS}/storage/file", params={"uri": uri}, content=chunks()).status_code == 204
+    stored = s3_server.client().get_object(Bucket=bucket, Key="big/blob.bin")["Body"].read()
+    assert stored == payload
+    assert api.get(f"{WS}/storage/file", params={"uri": uri}).content == payload
+    # An s3:// URI of the same bucket is read with the datastore's credentials.
+    listing = api.get(f"{WS}/storage/files", params={"uri": f"s3://{bucket}/big/"}).json()
+    assert listing["files"] == [{"path": "blob.bin", "size": len(payload)}]
