@@ -166,35 +166,27 @@ class DatastoreFS:
 
     def stat(self, relative: str) -> PathStats:
         """Kind, size, file count and fingerprint of a path (``kind="missing"`` if absent)."""
-        rel = self._clean(relative)
+        return self._stat_files(self._clean(relative))[0]
+
+    def _stat_files(self, rel: str) -> tuple[PathStats, list[tuple[str, dict[str, Any]]]]:
+        """The stats of ``rel`` and its files (name below ``rel``, info): one listing."""
         path = self._path(rel)
         with self._translate("stat", rel):
             try:
                 info = self.fs.info(path)
             except FileNotFoundError:
-                return MISSING
+                return MISSING, []
             if info.get("type") != "directory":
-                return PathStats("file", int(info.get("size") or 0), 1, _fingerprint([("", info)]))
+                files = [(posixpath.basename(rel), info)]
+                size = int(info.get("size") or 0)
+                return PathStats("file", size, 1, _fingerprint([("", info)])), files
             files = self._find(path)
-        if not files:
-            return PathStats("folder", 0, 0, _fingerprint([]))
-        return PathStats(
-            "folder",
-            sum(int(i.get("size") or 0) for _, i in files),
-            len(files),
-            _fingerprint(files),
-        )
+        size = sum(int(i.get("size") or 0) for _, i in files)
+        return PathStats("folder", size, len(files), _fingerprint(files)), files
 
     def iter_files(self, relative: str) -> Iterator[tuple[str, int]]:
         """``(path below relative, size)`` for each file under a folder, or the file itself."""
-        rel = self._clean(relative)
-        stats = self._require(rel)
-        path = self._path(rel)
-        with self._translate("list", rel):
-            if stats.kind == "file":
-                files = [(posixpath.basename(rel), self.fs.info(path))]
-            else:
-                files = self._find(path)
+        _, files = self._require(self._clean(relative))
         for name, info in files:
             yield name, int(info.get("size") or 0)
 
@@ -228,7 +220,7 @@ class DatastoreFS:
     ) -> PathStats:
         """Download a file to the local file ``local``, or a folder into the folder ``local``."""
         rel = self._clean(relative)
-        stats = self._require(rel)
+        stats, files = self._require(rel)
         source = self._path(rel)
         local = Path(local)
         callback = _Progress(progress, local_side=2)
@@ -236,16 +228,16 @@ class DatastoreFS:
             if stats.kind == "file":
                 local.parent.mkdir(parents=True, exist_ok=True)
                 with callback.branched(source, str(local)) as child:
-                    self.fs.get_file(source, str(local), callback=child, **self._file_kwargs())
+                    self.fs.get_file(source, str(local), callback=child)
                 return stats
             local.mkdir(parents=True, exist_ok=True)
-            files = self._find(source)
             rpaths = [_join(source, name) for name, _ in files]
             lpaths = [str(local.joinpath(*name.split("/"))) for name, _ in files]
             for parent in {os.path.dirname(p) for p in lpaths}:
                 os.makedirs(parent, exist_ok=True)
             if rpaths:
-                self.fs.get(rpaths, lpaths, callback=callback, **self._batch_kwargs())
+                # no chunksize: s3fs would split every file above it into ranged GETs
+                self.fs.get(rpaths, lpaths, callback=callback, **self._batch_kwargs(get=True))
         return stats
 
     def open_read(self, relative: str) -> BinaryIO:
@@ -331,14 +323,14 @@ class DatastoreFS:
             return str(self._local(rel))
         return _join(self._container, rel)
 
-    def _require(self, rel: str) -> PathStats:
-        stats = self.stat(rel)
+    def _require(self, rel: str) -> tuple[PathStats, list[tuple[str, dict[str, Any]]]]:
+        stats, files = self._stat_files(rel)
         if stats.kind == "missing":
             raise DatastoreError(
                 f"{_show(rel)} not found on datastore {self.name!r}",
                 details={"datastore": self.name, "path": rel},
             )
-        return stats
+        return stats, files
 
     def _find(self, path: str) -> list[tuple[str, dict[str, Any]]]:
         """Files below ``path`` as (relative name, info), sorted."""
@@ -359,10 +351,10 @@ class DatastoreFS:
     def _file_kwargs(self) -> dict[str, Any]:
         return {"chunksize": CHUNK_BYTES} if self.type == "s3" else {}
 
-    def _batch_kwargs(self) -> dict[str, Any]:
+    def _batch_kwargs(self, get: bool = False) -> dict[str, Any]:
         if self.type == "local":
             return {}
-        return {"batch_size": FOLDER_CONCURRENCY, **self._file_kwargs()}
+        return {"batch_size": FOLDER_CONCURRENCY, **({} if get else self._file_kwargs())}
 
     def _translate(self, action: str, rel: str) -> _Translate:
         return _Translate(self, action, rel)
