@@ -320,6 +320,21 @@ def test_s3_datastore_end_to_end(mill: MillHome, tmp_path: Path, s3_server: S3Se
     body = s3_server.client().get_object(Bucket=bucket, Key=f"results/{name}/w.txt")["Body"]
     assert body.read() == b"written\n"
     assert mill.json("data", "show", "--name", "s3results", "--label", "latest")["file_count"] == 1
+    # The output downloads like any other, from S3; an asset can point at it by job output.
+    mill.cli(
+        "job", "download", "--name", name, "--output-name", "out", "-p", str(tmp_path / "job-dl")
+    )
+    assert (tmp_path / "job-dl/named-outputs/out/w.txt").read_text() == "written\n"
+    pointer = mill.json(
+        "data", "create", "--name", "from-job", "--path", f"azureml://jobs/{name}/outputs/out"
+    )
+    assert pointer["path"] == f"azureml://datastores/s3data/paths/results/{name}/"
+    assert pointer["source"] == {"kind": "job_output", "uri": f"azureml://jobs/{name}/outputs/out"}
+
+    # A plain s3:// URI of the same bucket is read with the datastore's credentials.
+    key = keys[0].rsplit("/", 2)[0]  # LocalUpload/<id>
+    via_uri = _reader_job(mill, f"s3://{bucket}/{key}/samples/a.csv", "ro_mount", type_="uri_file")
+    assert "TEXT sepal_length,species|5.1,setosa|6.2,versicolor|" in via_uri["log"]
 
     mill.cli("data", "download", "--name", "s3samples", "-p", str(tmp_path / "dl"))
     assert (tmp_path / "dl/s3samples/nested/b.bin").read_bytes() == (

@@ -29,6 +29,7 @@ from mill.services import computes, data, datastores, environments, runs, secret
 from mill.services.context import Context
 from mill.services.formats import iso
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
+from mill.storage.filesystems import DatastoreFS
 from mill.store.sql import JobQuery
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "list_jobs",
     "log_path",
     "read",
+    "remote_output",
     "settle",
     "show",
 ]
@@ -260,6 +262,16 @@ def read(ctx: Context, job: Job) -> dict[str, Any]:
     if job.handle:
         data["pid"] = job.handle.get("pid")
     return data
+
+
+def remote_output(ctx: Context, job: Job, output: str) -> tuple[DatastoreFS, str] | None:
+    """A job output's filesystem and path when it lives on remote storage, else None."""
+    spec = (job.spec.get("outputs") or {}).get(output)
+    if not spec or spec.get("mode") == "direct" or not spec.get("path"):
+        return None
+    if not staging.is_remote(ctx, job.workspace, spec["path"]):
+        return None
+    return datastores.locate(ctx, job.workspace, spec["path"])
 
 
 def log_path(ctx: Context, job: Job, file: str) -> Path:

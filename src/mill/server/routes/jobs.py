@@ -21,6 +21,7 @@ from mill.server.routes.deps import context, json_object
 from mill.services import experiments, jobs
 from mill.services.context import Context
 from mill.services.launch import ARTIFACTS, output_path
+from mill.storage.filesystems import DatastoreFS
 from mill.store.sql import JobQuery
 
 router = APIRouter(tags=["jobs"])
@@ -173,6 +174,12 @@ def download_output(
 ) -> StreamingResponse:
     """An output's files as a tar stream (the CLI unpacks it under --download-path)."""
     job = ctx.store.get_job(ws, name)
+    remote = jobs.remote_output(ctx, job, output)
+    if remote is not None:  # on Blob, ADLS or S3: the files come from there
+        fs, relative = remote
+        if fs.stat(relative).kind == "missing":
+            raise NotFoundError(f"output {output!r} of job {name!r} has not been written")
+        return StreamingResponse(_tar_stream_remote(fs, relative), media_type="application/x-tar")
     root = output_path(ctx, job, output)
     if not root.exists():
         what = "has no files yet" if output == ARTIFACTS else "has not been written"
@@ -227,6 +234,27 @@ class _Pipe:
                 chunk = self._chunks.pop(0)
                 self._cond.notify_all()
             yield chunk
+
+
+def _tar_stream_remote(fs: DatastoreFS, relative: str) -> Iterator[bytes]:
+    """A tar of the files below ``relative`` on remote storage, streamed file by file."""
+    pipe = _Pipe()
+    single = fs.stat(relative).kind == "file"
+
+    def produce() -> None:
+        try:
+            with tarfile.open(fileobj=pipe, mode="w|") as tar:  # type: ignore[call-overload]
+                for path, size in fs.iter_files(relative):
+                    source = relative if single else f"{relative.rstrip('/')}/{path}"
+                    info = tarfile.TarInfo(path)
+                    info.size = size
+                    with fs.open_read(source) as handle:
+                        tar.addfile(info, handle)
+        finally:
+            pipe.close()
+
+    threading.Thread(target=produce, daemon=True).start()
+    yield from pipe.read_all()
 
 
 def _tar_stream(root: Path) -> Iterator[bytes]:
