@@ -426,6 +426,14 @@ def test_azure_datastores_end_to_end(
     for mode in ("ro_mount", "download"):
         job = _reader_job(mill, "azureml:azdata@latest", mode)
         assert [line for line in job["log"].splitlines() if line.startswith("FILE")] == expected
+    # The storage's own URI form reaches the same files with the datastore's credentials.
+    native = (
+        f"wasbs://{container}@{azurite.account_name}.blob.core.windows.net/raw/a.csv"
+        if kind == "azure_blob"
+        else f"abfss://{container}@{azurite.account_name}.dfs.core.windows.net/raw/a.csv"
+    )
+    via_uri = _reader_job(mill, native, "download", type_="uri_file")
+    assert "TEXT sepal_length,species|5.1,setosa|6.2,versicolor|" in via_uri["log"]
 
     name = mill.submit(
         textwrap.dedent(
