@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.harness import MillHome
 
@@ -196,3 +197,34 @@ def test_log_model_inside_a_job_with_an_mlflow_2_client(mill: MillHome, tmp_path
         "prediction [0]" in line
         and f"runs:/{result.stdout.split('RunId: ', 1)[1].split()[0]}/model" in line
     )
+
+
+def test_model_metrics_datasets_and_multipart_against_a_real_server(
+    mill: MillHome, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import mlflow
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1024")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * 1024 * 1024))
+    uri = mill.json("workspace", "show")["mlflow_tracking_uri"]
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    mlflow.set_experiment("e2e-models")
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (11 * 1024 * 1024))
+    with mlflow.start_run() as run:
+        mlflow.log_input(mlflow.data.from_numpy(np.arange(4), name="nums"), context="eval")
+        model = mlflow.initialize_logged_model(name="scored")
+        mlflow.log_metric("acc", 0.97, model_id=model.model_id)
+        mlflow.log_artifact(str(big))
+    exp = run.info.experiment_id
+    assert [m.key for m in client.get_logged_model(model.model_id).metrics] == ["acc"]
+    found = client.search_logged_models([exp], filter_string="metrics.acc > 0.9")
+    assert [m.model_id for m in found] == [model.model_id]
+    runs = client.search_runs([exp], "datasets.name = 'nums' AND datasets.context = 'eval'")
+    assert [r.info.run_id for r in runs] == [run.info.run_id]
+    sizes = {f.path: f.file_size for f in client.list_artifacts(run.info.run_id)}
+    assert sizes["big.bin"] == 11 * 1024 * 1024
