@@ -32,6 +32,9 @@ class Settings:
     envs_dir: Path | None = None  # MILL_ENVS_DIR: the built-environment cache (default home/envs)
     # MILL_VAULT_KEY: the vault's master key (default: home/vault.key); never in a repr.
     vault_key: str | None = field(default=None, repr=False)
+    # MILL_TRACKING_ASYNC_COMMIT=1: PostgreSQL acknowledges metric writes before flushing its
+    # WAL (faster single log_metric; a database crash can lose the last moment of points).
+    tracking_async_commit: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +53,8 @@ class Settings:
             if env.get("MILL_ENVS_DIR")
             else None,
             vault_key=(env.get("MILL_VAULT_KEY") or None),
+            tracking_async_commit=(env.get("MILL_TRACKING_ASYNC_COMMIT") or "").lower()
+            in ("1", "true", "yes"),
         )
 
     def with_(self, **changes: object) -> Settings:

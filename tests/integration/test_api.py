@@ -147,7 +147,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
         "/api/v1/workspaces/default/jobs",
         {"command": "x", "inputs": {"d": {"type": "uri_file", "path": "azureml:iris:1"}}},
         400,
-        "data assets",
+        "data asset 'iris' version '1' not found",
     ),
     (
         "POST",

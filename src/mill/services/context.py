@@ -39,7 +39,7 @@ class Context:
     @cached_property
     def tracking(self) -> SqlTrackingStore:
         """Experiments, runs and metrics (the MLflow side), on the same database."""
-        return SqlTrackingStore(self.store)
+        return SqlTrackingStore(self.store, durable_metrics=not self.settings.tracking_async_commit)
 
     @cached_property
     def vault(self) -> MasterKey:

@@ -102,11 +102,12 @@ def now_ms() -> int:
 class SqlTrackingStore:
     """Tracking queries; takes a ``SqlStore``, an ``Engine`` or a database URL."""
 
-    def __init__(self, store: Any, durable_metrics: bool = False) -> None:
-        """``durable_metrics=False`` lets PostgreSQL acknowledge a log-batch before its WAL
-        is flushed (``synchronous_commit = off`` for that transaction only): the flush is
-        most of a single log_metric's cost there. A PostgreSQL crash (not a Mill crash) can
-        then lose the last fraction of a second of acknowledged points, never corrupt them."""
+    def __init__(self, store: Any, durable_metrics: bool = True) -> None:
+        """``durable_metrics=False`` (``MILL_TRACKING_ASYNC_COMMIT=1``) lets PostgreSQL
+        acknowledge a log-batch before its WAL is flushed (``synchronous_commit = off`` for
+        that transaction only): the flush is most of a single log_metric's cost there. A
+        PostgreSQL crash (not a Mill crash) can then lose the last fraction of a second of
+        acknowledged points, never corrupt them. Durable is the default."""
         if isinstance(store, str):
             engine: Engine = make_engine(store)
         elif isinstance(store, Engine):
