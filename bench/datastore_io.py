@@ -6,12 +6,16 @@ backend (s3, azure_blob, local) times, --runs times in alternating order:
   * plain fsspec: ``fs.put(folder, target, recursive=True)`` /
     ``fs.get(target, out, recursive=True)``
     (s3fs / adlfs / LocalFileSystem with their defaults);
-  * Mill: ``DatastoreFS.put(folder, target)`` / ``DatastoreFS.get(target, out)``.
+  * Mill: ``DatastoreFS.put(folder, target)`` / ``DatastoreFS.get(target, out)``;
+  * Mill through its API (``--api``), the path ``mill data create`` / ``mill data download``
+    take: the client streams each file to a real ``mill server`` subprocess, which streams
+    it to the datastore (and back), so the bytes cross loopback HTTP twice.
 Each transfer runs in a fresh child process, which reports its wall time for the transfer
-alone and its peak RSS (VmHWM), so Mill's memory is measured apart from the benchmark's.
+alone and its peak RSS (VmHWM), so Mill's memory is measured apart from the benchmark's;
+with --api the server's peak RSS over all its transfers is reported too.
 Targets: Mill/fsspec median ratio <= 1.10, Mill's peak RSS < 200 MB.
 
-Run: .venv/bin/python bench/datastore_io.py [--files 1000] [--total-mb 1024] [--runs 3]
+Run: .venv/bin/python bench/datastore_io.py [--files 1000] [--total-mb 1024] [--runs 3] [--api]
 """
 
 from __future__ import annotations
@@ -123,6 +127,17 @@ def child(task: dict[str, Any]) -> dict[str, float]:
             fs.put(str(folder), remote, recursive=True)
         else:
             fs.get(remote, str(out), recursive=True)
+    elif who == "api":
+        from mill.client.http import MillClient
+        from mill.client.transfer import download_uri, upload_path
+
+        client = MillClient(task["url"])
+        uri = f"azureml://datastores/bench/paths/{target}"
+        start = time.perf_counter()
+        if op == "put":
+            upload_path(client, folder, uri)
+        else:
+            download_uri(client, uri, out)
     else:
         ds = mill_fs(backend, task["server"])
         start = time.perf_counter()
@@ -154,6 +169,52 @@ def count_files(root: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def start_mill_server(backend: str, server: dict[str, Any], work: Path) -> dict[str, Any]:
+    """A real ``mill server`` in its own home, with the backend registered as ``bench``."""
+    from mill.client.http import MillClient
+
+    home = work / f"mill-home-{backend}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MILL_")}
+    env["MILL_HOME"] = str(home)
+    started = subprocess.run(
+        [sys.executable, "-m", "mill", "server", "start", "--port", "0", "-o", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    info: dict[str, Any] = json.loads(started.stdout)
+    info["env"] = env
+    ds = mill_fs(backend, server)
+    body: dict[str, Any] = {"name": "bench", "type": ds.type, **ds.config}
+    if backend == "s3":
+        body["credentials"] = {
+            "access_key_id": server["access_key_id"],
+            "secret_access_key": server["secret_access_key"],
+        }
+    elif backend == "azure_blob":
+        body["credentials"] = {"account_key": server["account_key"]}
+    MillClient(info["url"]).create_datastore(body)
+    return info
+
+
+def stop_mill_server(info: dict[str, Any]) -> float:
+    """Stop the server; returns its peak RSS in MB (VmHWM) over the whole run."""
+    peak = 0.0
+    for line in Path(f"/proc/{info['pid']}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    subprocess.run(
+        [sys.executable, "-m", "mill", "server", "stop"],
+        check=False,
+        capture_output=True,
+        env=info["env"],
+        cwd=REPO,
+    )
+    return peak
+
+
 def bench_backend(
     backend: str,
     server: dict[str, Any],
@@ -161,15 +222,16 @@ def bench_backend(
     work: Path,
     runs: int,
     expect: tuple[int, int],
+    api: bool = False,
 ) -> dict[str, dict[str, list[float]]]:
+    whos = ("fsspec", "mill", "api") if api else ("fsspec", "mill")
     samples: dict[str, dict[str, list[float]]] = {
-        f"{who}.{op}": {"seconds": [], "rss": []}
-        for who in ("fsspec", "mill")
-        for op in ("put", "get")
+        f"{who}.{op}": {"seconds": [], "rss": []} for who in whos for op in ("put", "get")
     }
     cleaner = mill_fs(backend, server)
+    mill_server = start_mill_server(backend, server, work) if api else None
     for rep in range(runs):
-        order = ("fsspec", "mill") if rep % 2 == 0 else ("mill", "fsspec")
+        order = whos if rep % 2 == 0 else tuple(reversed(whos))
         for who in order:
             target = f"bench-{who}-{rep}"
             out = work / f"out-{who}-{rep}"
@@ -182,6 +244,7 @@ def bench_backend(
                     "out": str(out),
                     "target": target,
                     "server": server,
+                    "url": mill_server["url"] if mill_server else None,
                 }
                 result = run_child(task)
                 samples[f"{who}.{op}"]["seconds"].append(result["seconds"])
@@ -196,6 +259,8 @@ def bench_backend(
                 raise SystemExit(f"{backend} {who}: downloaded {got}, expected {expect}")
             shutil.rmtree(out)
             cleaner.delete(target)
+    if mill_server is not None:
+        samples["server"] = {"seconds": [], "rss": [stop_mill_server(mill_server)]}
     return samples
 
 
@@ -205,6 +270,9 @@ def main() -> None:
     parser.add_argument("--total-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backends", default="s3,azure_blob,local")
+    parser.add_argument(
+        "--api", action="store_true", help="also through a real mill server (mill data create)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -252,7 +320,9 @@ def main() -> None:
                 else:
                     (work / "local").mkdir()
                     server = {"root": str(work / "local")}
-                results[backend] = bench_backend(backend, server, folder, work, args.runs, expect)
+                results[backend] = bench_backend(
+                    backend, server, folder, work, args.runs, expect, args.api
+                )
                 for s in servers:
                     s.stop()
                 servers.clear()
@@ -279,6 +349,17 @@ def report(results: dict[str, dict[str, dict[str, list[float]]]], args: argparse
             print(
                 f"{backend:11} {op:4} {p:9.2f} {m:8.2f} {m / p:6.2f} "
                 f"{max(plain['rss']):9.0f}MB {max(mill['rss']):7.0f}MB"
+            )
+            if f"api.{op}" in samples:
+                via = samples[f"api.{op}"]
+                a = statistics.median(via["seconds"])
+                print(
+                    f"{'  via API':11} {op:4} {'':9} {a:8.2f} {a / p:6.2f} "
+                    f"{'':11} {max(via['rss']):7.0f}MB (client)"
+                )
+        if "server" in samples:
+            print(
+                f"{'  server':11} peak RSS over all API transfers: {samples['server']['rss'][0]:.0f} MB"
             )
 
 

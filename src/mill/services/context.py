@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from mill.compute.base import Runner
 from mill.config import Settings
@@ -30,6 +31,9 @@ class Context:
     # Jobs whose outputs are being uploaded after their process ended (see services/staging).
     finalizing: set[int] = field(default_factory=set)
     finalizing_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Opened datastore filesystems, reused across requests (see services/datastores._open).
+    filesystems: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    filesystems_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
     def background(self) -> ThreadPoolExecutor:

@@ -14,7 +14,15 @@ from typing import Any, BinaryIO
 
 from mill import specs
 from mill.domain.entities import Datastore
-from mill.errors import ConflictError, MillError, NotFoundError, SpecError, UsageError
+from mill.errors import (
+    ConflictError,
+    DatastoreError,
+    MillError,
+    NotFoundError,
+    SpecError,
+    UsageError,
+)
+from mill.hashing import canonical_json
 from mill.services import secrets
 from mill.services.context import Context
 from mill.services.formats import iso
@@ -183,9 +191,12 @@ def list_files(ctx: Context, workspace: str, uri: str) -> dict[str, Any]:
 
 def open_read(ctx: Context, workspace: str, uri: str) -> BinaryIO:
     fs, relative = locate(ctx, workspace, uri)
-    if fs.stat(relative).kind != "file":
-        raise NotFoundError(f"no file at {uri} (datastore {fs.name!r})")
-    return fs.open_read(relative)
+    try:
+        return fs.open_read(relative)
+    except DatastoreError:  # a missing file is the caller's 404, not the storage's fault
+        if fs.stat(relative).kind != "file":
+            raise NotFoundError(f"no file at {uri} (datastore {fs.name!r})") from None
+        raise
 
 
 def open_write(ctx: Context, workspace: str, uri: str) -> BinaryIO:
@@ -202,14 +213,38 @@ def open_write(ctx: Context, workspace: str, uri: str) -> BinaryIO:
 
 
 def _open(ctx: Context, datastore: Datastore) -> DatastoreFS:
+    """The datastore's filesystem; an opened one is reused while nothing about it changed.
+
+    Opening an fsspec filesystem for S3 or Azure builds a client session (connection pool,
+    credential chain): far too slow to do per file. The cache key holds everything the
+    filesystem depends on: the datastore's config and the versions of its secrets.
+    """
     stored = datastore.config.get("credentials") or {}
+    secret_names = stored.get("secrets") or {}
+    versions = tuple(
+        sorted(
+            (field, secret, secrets.version(ctx, datastore.workspace, secret))
+            for field, secret in secret_names.items()
+        )
+    )
+    key = (datastore.workspace, datastore.name, canonical_json(datastore.config), versions)
+    with ctx.filesystems_lock:
+        cached = ctx.filesystems.get(key)
+    if cached is not None:
+        return cached
     values = {
         field: secrets.reveal(ctx, datastore.workspace, secret)
-        for field, secret in (stored.get("secrets") or {}).items()
+        for field, secret in secret_names.items()
     }
     values.update(stored.get("fields") or {})
     config = {k: v for k, v in datastore.config.items() if k != "credentials"}
-    return DatastoreFS(datastore.name, datastore.type, config, values or None)
+    opened = DatastoreFS(datastore.name, datastore.type, config, values or None)
+    with ctx.filesystems_lock:
+        stale = [k for k in ctx.filesystems if k[:2] == key[:2] and k != key]
+        for old in stale:  # a changed datastore or a rotated secret: drop the old client
+            del ctx.filesystems[old]
+        ctx.filesystems[key] = opened
+    return opened
 
 
 def _store_credentials(

@@ -30,6 +30,7 @@ __all__ = [
     "secret_environment",
     "set_secret",
     "show",
+    "version",
 ]
 
 MAX_VALUE_BYTES = 64 * 1024
@@ -85,6 +86,12 @@ def show(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
     _check_name(name)
     info, _ = ctx.store.get_secret(workspace, name)
     return _read(info)
+
+
+def version(ctx: Context, workspace: str, name: str) -> int:
+    """A secret's version: it goes up whenever the value changes (for caches keyed on it)."""
+    info, _ = ctx.store.get_secret(workspace, name)
+    return info.version
 
 
 def list_secrets(ctx: Context, workspace: str) -> list[dict[str, Any]]:
