@@ -359,7 +359,8 @@ def report(results: dict[str, dict[str, dict[str, list[float]]]], args: argparse
                 )
         if "server" in samples:
             print(
-                f"{'  server':11} peak RSS over all API transfers: {samples['server']['rss'][0]:.0f} MB"
+                f"{'  server':11} peak RSS over all API transfers: "
+                f"{samples['server']['rss'][0]:.0f} MB"
             )
 
 
