@@ -422,10 +422,23 @@ def test_azure_datastores_end_to_end(
     uri = f"azureml://datastores/{kind}_store/paths/raw/"
     asset = mill.json("data", "create", "--name", "azdata", "--path", uri)
     assert (asset["file_count"], asset["size_bytes"]) == (2, 47 + 1048576)
+    assert asset["source"] == {"kind": "pointer"}
+
+    # With the Azure store as the default, a local folder is uploaded there.
+    mill.cli("datastore", "update", "--name", f"{kind}_store", "--set-default")
+    uploaded = mill.json("data", "create", "--name", "azup", "--path", str(folder))
+    assert uploaded["datastore"] == f"{kind}_store"
+    blob_names = sorted(b.name for b in service.get_container_client(container).list_blobs())
+    assert blob_names[:2] == [
+        f"{uploaded['datastore_path'].rstrip('/')}/a.csv",
+        f"{uploaded['datastore_path'].rstrip('/')}/nested/b.bin",
+    ]
     expected = ["FILE a.csv 47", "FILE nested/b.bin 1048576"]
     for mode in ("ro_mount", "download"):
-        job = _reader_job(mill, "azureml:azdata@latest", mode)
+        job = _reader_job(mill, "azureml:azup@latest", mode)
         assert [line for line in job["log"].splitlines() if line.startswith("FILE")] == expected
+    direct = _reader_job(mill, "azureml:azup@latest", "direct")
+    assert f"URI azureml://datastores/{kind}_store/paths/LocalUpload/" in direct["log"]
     # The storage's own URI form reaches the same files with the datastore's credentials.
     native = (
         f"wasbs://{container}@{azurite.account_name}.blob.core.windows.net/raw/a.csv"
@@ -467,6 +480,11 @@ def test_azure_blob_sas_token_and_wrong_key(
     listing = json.loads(mill.cli("datastore", "list", "-o", "json").stdout)
     assert {d["name"] for d in listing} >= {"azure_blob_store", "workspaceblobstore"}
     assert sas not in json.dumps(listing)
+    # Deleting a datastore deletes the secrets it owns (its files stay).
+    assert "datastore-azure_blob_store-sas_token" in _all_output(mill, "secret", "list")
+    mill.cli("datastore", "delete", "--name", "azure_blob_store", "--yes")
+    assert "azure_blob_store" not in _all_output(mill, "secret", "list", "-o", "json")
+    assert "azure_blob_store" not in _all_output(mill, "datastore", "list", "-o", "json")
 
     other = azurite.create_container()
     wrong_key = azurite.account_key[:-8] + "AAAAAAA="
