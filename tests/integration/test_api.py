@@ -6,33 +6,14 @@ Job processes are real: the scheduler is driven by hand and launches the real bo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from mill.compute.local import LocalRunner
-from mill.config import Settings
 from mill.server.app import create_app
 from mill.services.context import Context
 from mill.services.scheduler import Scheduler
-from mill.store import SqlStore
-
-
-@pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(home=tmp_path / "home", database_url=db_url)
-    context = Context(settings=settings, store=SqlStore(db_url), runner=LocalRunner())
-    yield context
-    context.store.dispose()
-
-
-@pytest.fixture
-def api(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx, run_loops=False), raise_server_exceptions=False) as client:
-        yield client
 
 
 def _run_until_done(

@@ -11,33 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.storage_servers import S3Server
 
-from mill.compute.local import LocalRunner
-from mill.config import Settings
-from mill.server.app import create_app
-from mill.services.context import Context
-from mill.store import SqlStore
-
 WS = "/api/v1/workspaces/default"
-
-
-@pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(home=tmp_path / "home", database_url=db_url)
-    context = Context(settings=settings, store=SqlStore(db_url), runner=LocalRunner())
-    yield context
-    context.store.dispose()
-
-
-@pytest.fixture
-def api(ctx: Context) -> Iterator[TestClient]:
-    with TestClient(create_app(ctx, run_loops=False), raise_server_exceptions=False) as client:
-        yield client
 
 
 def _local_store(api: TestClient, tmp_path: Path, name: str = "lake") -> Path:

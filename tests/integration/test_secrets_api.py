@@ -10,7 +10,6 @@ import json
 import secrets as token_source
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,24 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from mill.compute.local import LocalRunner
-from mill.config import Settings
 from mill.server.app import create_app
 from mill.services import secrets
 from mill.services.context import Context
 from mill.services.scheduler import Scheduler
-from mill.store import SqlStore
 
 VALUE = "pa55-" + token_source.token_hex(8)
 BASE = "/api/v1/workspaces/default/secrets"
-
-
-@pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
-    settings = Settings(home=tmp_path / "home", database_url=db_url)
-    context = Context(settings=settings, store=SqlStore(db_url), runner=LocalRunner())
-    yield context
-    context.store.dispose()
 
 
 class Recorder:
