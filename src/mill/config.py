@@ -35,6 +35,8 @@ class Settings:
     # MILL_TRACKING_ASYNC_COMMIT=1: PostgreSQL acknowledges metric writes before flushing its
     # WAL (faster single log_metric; a database crash can lose the last moment of points).
     tracking_async_commit: bool = False
+    # MILL_TRANSFER=stream: data goes through the API even when the server shares our disk.
+    same_host_transfers: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +57,7 @@ class Settings:
             vault_key=(env.get("MILL_VAULT_KEY") or None),
             tracking_async_commit=(env.get("MILL_TRACKING_ASYNC_COMMIT") or "").lower()
             in ("1", "true", "yes"),
+            same_host_transfers=(env.get("MILL_TRANSFER") or "auto").lower() != "stream",
         )
 
     def with_(self, **changes: object) -> Settings:

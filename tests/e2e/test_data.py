@@ -501,3 +501,40 @@ def test_azure_blob_sas_token_and_wrong_key(
     )
     assert bad.returncode != 0 and "azure_data_lake_gen2_store" in bad.stderr
     assert wrong_key not in bad.stdout + bad.stderr
+
+
+def test_streamed_transfers_when_the_server_does_not_share_our_disk(
+    mill: MillHome, tmp_path: Path, s3_server: S3Server
+) -> None:
+    """MILL_TRANSFER=stream takes the path a remote client takes: every file over the API."""
+    bucket = s3_server.create_bucket()
+    mill.cli(
+        "datastore", "create", "-f", str(_s3_yaml(tmp_path, s3_server, bucket)), "--set-default"
+    )
+    folder = _folder(tmp_path / "streamed")
+    asset = mill.json(
+        "data", "create", "--name", "streamed", "--path", str(folder), MILL_TRANSFER="stream"
+    )
+    assert (asset["datastore"], asset["file_count"]) == ("s3data", 2)
+    mill.cli(
+        "data", "download", "--name", "streamed", "-p", str(tmp_path / "dl"), MILL_TRANSFER="stream"
+    )
+    for relative in ("a.csv", "nested/b.bin"):
+        got = (tmp_path / "dl/streamed" / relative).read_bytes()
+        assert got == (folder / relative).read_bytes()
+    single = mill.json(
+        "data",
+        "create",
+        "--name",
+        "one-file",
+        "--type",
+        "uri_file",
+        "--path",
+        str(folder / "a.csv"),
+        MILL_TRANSFER="stream",
+    )
+    mill.cli(
+        "data", "download", "--name", "one-file", "-p", str(tmp_path / "dl"), MILL_TRANSFER="stream"
+    )
+    assert (tmp_path / "dl/one-file/a.csv").read_text() == CSV
+    assert single["path"].endswith("/a.csv")

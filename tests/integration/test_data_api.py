@@ -16,6 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.storage_servers import S3Server
 
+from mill.server.app import create_app
+from mill.services.context import Context
+
 WS = "/api/v1/workspaces/default"
 
 
@@ -206,3 +209,55 @@ def test_transfer_streams_to_s3_and_back(api: TestClient, s3_server: S3Server) -
     # An s3:// URI of the same bucket is read with the datastore's credentials.
     listing = api.get(f"{WS}/storage/files", params={"uri": f"s3://{bucket}/big/"}).json()
     assert listing["files"] == [{"path": "blob.bin", "size": len(payload)}]
+
+
+def _proof(tmp_path: Path) -> dict[str, str]:
+    proof = "p" * 40
+    path = tmp_path / "proof.txt"
+    path.write_text(proof)
+    return {"proof_path": str(path), "proof": proof}
+
+
+def _events(response: Any) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
+def test_same_host_transfer_moves_files_itself_and_proves_the_disk(
+    api: TestClient, ctx: Context, tmp_path: Path
+) -> None:
+    root = _local_store(api, tmp_path)
+    source = tmp_path / "src"
+    (source / "deep").mkdir(parents=True)
+    (source / "deep" / "f.bin").write_bytes(os.urandom(100_000))
+    uri = "azureml://datastores/lake/paths/moved"
+    body = {"direction": "upload", "local_path": str(source), "uri": uri, **_proof(tmp_path)}
+    events = _events(api.post(f"{WS}/storage/transfer", json=body))
+    assert events[-1] == {"done": {"files": 1, "bytes": 100_000, "kind": "folder"}}
+    assert (root / "moved/deep/f.bin").read_bytes() == (source / "deep/f.bin").read_bytes()
+
+    back = {**body, "direction": "download", "local_path": str(tmp_path / "back")}
+    assert "done" in _events(api.post(f"{WS}/storage/transfer", json=back))[-1]
+    assert (tmp_path / "back/deep/f.bin").read_bytes() == (source / "deep/f.bin").read_bytes()
+
+    # A caller whose proof the server cannot read is not on its disk: refused, nothing moved.
+    wrong = {**body, "uri": uri + "2", "proof": "q" * 40}
+    refused = api.post(f"{WS}/storage/transfer", json=wrong)
+    assert refused.status_code == 401 and "stream them instead" in refused.json()["message"]
+    assert not (root / "moved2").exists()
+    # Errors inside the transfer come back as an event, with the usual envelope.
+    missing = {**body, "local_path": str(tmp_path / "nope")}
+    assert _events(api.post(f"{WS}/storage/transfer", json=missing))[-1]["error"]["code"] == "usage"
+
+
+def test_same_host_transfer_is_off_for_a_server_bound_off_loopback(
+    ctx: Context, tmp_path: Path
+) -> None:
+    public = Context(
+        settings=ctx.settings.with_(host="0.0.0.0"), store=ctx.store, runner=ctx.runner
+    )
+    with TestClient(create_app(public, run_loops=False)) as client:
+        body = {"direction": "upload", "local_path": "/etc", "uri": "x", **_proof(tmp_path)}
+        refused = client.post(f"{WS}/storage/transfer", json=body)
+    assert refused.status_code == 401 and "loopback" in refused.json()["message"]

@@ -49,7 +49,7 @@ def connect(workspace: str = "default") -> Any:
 
     s = settings()
     if s.url:
-        return MillClient(s.url, s.token, workspace)
+        return MillClient(s.url, s.token, workspace, same_host_transfers=s.same_host_transfers)
     info = process.find_running(s)
     if info is None:
         s.home.mkdir(parents=True, exist_ok=True)
@@ -64,7 +64,7 @@ def connect(workspace: str = "default") -> Any:
                     f"log: {s.server_log}). Stop it with: mill server stop",
                     err=True,
                 )
-    return MillClient(info["url"], s.token, workspace)
+    return MillClient(info["url"], s.token, workspace, same_host_transfers=s.same_host_transfers)
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -16,7 +16,15 @@ _TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 
 
 class MillClient:
-    def __init__(self, base_url: str, token: str | None = None, workspace: str = "default") -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        workspace: str = "default",
+        *,
+        same_host_transfers: bool = True,
+    ) -> None:
+        self.same_host_transfers = same_host_transfers
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.base_url = base_url.rstrip("/")
         self.workspace = workspace
@@ -162,6 +170,16 @@ class MillClient:
 
     def delete_datastore(self, name: str) -> None:
         self.request("DELETE", self.ws(f"/datastores/{quote(name, safe='')}"))
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the server is addressed on this machine (so it may share our disk)."""
+        local = urlsplit(self.base_url).hostname in ("127.0.0.1", "::1", "localhost")
+        return local and self.same_host_transfers
+
+    def post_stream(self, path: str, body: dict[str, Any]) -> Iterator[bytes]:
+        """POST a JSON body and stream the answer (no read timeout: it may take a while)."""
+        yield from self._stream("POST", path, json=body, timeout=httpx.Timeout(None, connect=5.0))
 
     def read_storage(self, uri: str) -> Iterator[bytes]:
         """The bytes of the file at a storage URI, streamed."""

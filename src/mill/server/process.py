@@ -104,7 +104,7 @@ def _run(
 
     ident = home_id(settings)
     ctx = Context(
-        settings=settings,
+        settings=settings.with_(host=host),  # the address it is bound to, for the routes
         store=SqlStore(settings.database_url),
         runner=LocalRunner(),
         server_url=url,

@@ -10,6 +10,8 @@ secret names, so nothing read from the store, the API or the CLI carries a value
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from mill import specs
@@ -41,6 +43,7 @@ __all__ = [
     "open_write",
     "set_default",
     "show",
+    "transfer_local",
     "update",
 ]
 
@@ -210,6 +213,37 @@ def open_write(ctx: Context, workspace: str, uri: str) -> BinaryIO:
     if not relative.strip("/"):
         raise UsageError(f"{uri!r} names no file")
     return open_fs(ctx, workspace, name).open_write(relative)
+
+
+def transfer_local(
+    ctx: Context,
+    workspace: str,
+    direction: str,
+    local: str,
+    uri: str,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Move files between a path on this machine and storage, with fsspec's own concurrency.
+
+    The same-host path of ``mill data create`` / ``data download``: the bytes go straight
+    between the disk and the storage, not through a second HTTP hop. Only the routes'
+    loopback callers get here (see server/routes/datastores.py).
+    """
+    path = Path(local)
+    if not path.is_absolute():
+        raise UsageError(f"local path {local!r} must be absolute")
+    if direction == "upload":
+        parsed = specs.parse_datastore_uri(uri)
+        if parsed is None:
+            raise UsageError(f"{uri!r} is not on a datastore; uploads go to azureml://datastores/")
+        fs, relative = open_fs(ctx, workspace, parsed[0]), parsed[1]
+        stats = fs.put(path, relative, progress)
+    elif direction == "download":
+        fs, relative = locate(ctx, workspace, uri)
+        stats = fs.get(relative, path, progress)
+    else:
+        raise UsageError(f"direction must be upload or download, not {direction!r}")
+    return {"files": stats.file_count, "bytes": stats.size_bytes, "kind": stats.kind}
 
 
 def _open(ctx: Context, datastore: Datastore) -> DatastoreFS:

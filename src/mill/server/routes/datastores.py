@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import json
+import queue
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -9,13 +13,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from mill.errors import AuthError, MillError, UsageError
+from mill.server.process import is_loopback
 from mill.server.routes.deps import context, json_object
 from mill.services import datastores
 from mill.services.context import Context
 
 router = APIRouter(tags=["datastores"])
 
-CHUNK = 8 * 1024 * 1024  # what goes to storage per write: big enough for multipart uploads
+CHUNK = 1024 * 1024  # what a download reads per step; fsspec's writers buffer the parts
+_LOOPBACK = {"127.0.0.1", "::1", "testclient"}  # testclient: FastAPI's in-process client
+_PROGRESS_SECONDS = 0.25
 
 
 @router.get("/workspaces/{ws}/datastores")
@@ -80,21 +88,89 @@ def read_file(ws: str, uri: str, ctx: Context = Depends(context)) -> StreamingRe
 
 @router.put("/workspaces/{ws}/storage/file", status_code=204)
 async def write_file(ws: str, uri: str, request: Request, ctx: Context = Depends(context)) -> None:
-    """Stream the request body to a file on a datastore, a chunk at a time (memory flat)."""
+    """Stream the request body to a file on a datastore as it arrives (memory flat)."""
     handle = await run_in_threadpool(datastores.open_write, ctx, ws, uri)
     try:
-        buffer = bytearray()
         async for piece in _body(request):
-            buffer += piece
-            if len(buffer) >= CHUNK:
-                await run_in_threadpool(handle.write, bytes(buffer))
-                buffer.clear()
-        if buffer:
-            await run_in_threadpool(handle.write, bytes(buffer))
+            await run_in_threadpool(handle.write, piece)
     except BaseException:
         await run_in_threadpool(_discard, handle)
         raise
     await run_in_threadpool(handle.close)
+
+
+@router.post("/workspaces/{ws}/storage/transfer")
+async def transfer(ws: str, request: Request, ctx: Context = Depends(context)) -> StreamingResponse:
+    """Same-host transfer: the server reads or writes the caller's local path itself.
+
+    Only for callers on this machine (a loopback address): for them the server's disk is
+    theirs, and the bytes skip a second trip over HTTP. The answer streams JSON lines:
+    ``{"bytes": n}`` as the transfer goes, then ``{"done": {...}}`` or ``{"error": {...}}``.
+    """
+    caller = request.client.host if request.client else ""
+    if caller not in _LOOPBACK or not is_loopback(ctx.settings.host):
+        # Behind a proxy, or bound to a public address, every caller might look local.
+        raise AuthError(
+            "same-host transfers are only for a loopback server and clients on its machine"
+        )
+    body = await json_object(request)
+    direction, local, uri = (str(body.get(k, "")) for k in ("direction", "local_path", "uri"))
+    _check_same_disk(str(body.get("proof_path", "")), str(body.get("proof", "")))
+    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    moved = [0]
+    lock = threading.Lock()
+
+    def progress(n: int) -> None:
+        with lock:
+            moved[0] += n
+
+    def work() -> None:
+        try:
+            done = datastores.transfer_local(ctx, ws, direction, local, uri, progress)
+            events.put({"done": done})
+        except MillError as exc:
+            events.put({"error": exc.to_envelope()})
+        except Exception as exc:  # reported to the caller, never a half-open stream
+            events.put({"error": {"code": "internal", "message": f"transfer failed: {exc}"}})
+        finally:
+            events.put(None)
+
+    def lines() -> Iterator[bytes]:
+        threading.Thread(target=work, daemon=True).start()
+        reported = 0
+        while True:
+            try:
+                event = events.get(timeout=_PROGRESS_SECONDS)
+            except queue.Empty:
+                event = {}
+            with lock:
+                current = moved[0]
+            if current != reported:
+                yield (json.dumps({"bytes": current - reported}) + "\n").encode()
+                reported = current
+            if event is None:
+                return
+            if event:
+                yield (json.dumps(event) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _check_same_disk(proof_path: str, proof: str) -> None:
+    """The caller wrote ``proof`` into ``proof_path``: seeing it proves we share its disk.
+
+    A loopback caller may still be elsewhere (an SSH tunnel, a container); then the paths
+    it names are not ours to read or write, and it must stream instead.
+    """
+    if len(proof) < 32:
+        raise UsageError("a same-host transfer needs a proof of at least 32 characters")
+    try:
+        with open(proof_path, encoding="utf-8") as handle:
+            seen = handle.read(256)
+    except (OSError, ValueError):
+        seen = ""
+    if not hmac.compare_digest(seen, proof):
+        raise AuthError("the caller's files are not on this machine: stream them instead")
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
