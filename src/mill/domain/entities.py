@@ -13,6 +13,8 @@ __all__ = [
     "Datastore",
     "EnvironmentAsset",
     "Job",
+    "ModelVersion",
+    "RegisteredModel",
     "SecretInfo",
     "StatusChange",
     "Workspace",
@@ -151,3 +153,39 @@ class DataAsset:
     source: dict[str, Any] | None = None  # {"kind": "local_upload"|"pointer"|"job_output", ...}
     archived: bool = False
     created_at: float = 0.0
+
+
+@dataclass
+class RegisteredModel:
+    """A model name in the registry, with its aliases (alias -> version)."""
+
+    workspace: str
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class ModelVersion:
+    """One immutable version of a model (custom_model, mlflow_model or triton_model)."""
+
+    workspace: str
+    name: str
+    version: str
+    type: str
+    path: str  # azureml://datastores/<ds>/paths/<p>: the registry's own copy of the files
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    flavors: dict[str, Any] | None = None  # what MLmodel / config.pbtxt say
+    source: dict[str, Any] | None = None  # {"kind": "local"|"job_output"|"run"|..., ...}
+    lineage: dict[str, Any] | None = None  # {"job": ..., "inputs": {...}, "parent": ...}
+    run_id: str | None = None
+    size_bytes: int | None = None
+    file_count: int | None = None
+    archived: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0

@@ -24,12 +24,14 @@ from mill.errors import ConflictError, NotFoundError, ServerUnavailableError
 from mill.store import migrate
 from mill.store.assets import AssetStoreMixin, _datastore
 from mill.store.engine import make_engine
+from mill.store.models import ModelStoreMixin
 from mill.store.tables import (
     ComputeRow,
     DataAssetRow,
     DatastoreRow,
     EnvironmentRow,
     JobRow,
+    RegisteredModelRow,
     SecretRow,
     SnapshotRow,
     WorkspaceRow,
@@ -57,7 +59,7 @@ class JobQuery:
         self.limit = limit
 
 
-class SqlStore(AssetStoreMixin):
+class SqlStore(AssetStoreMixin, ModelStoreMixin):
     """The one store implementation, selected by URL (``sqlite:///`` or ``postgresql://``)."""
 
     def __init__(self, url: str) -> None:
@@ -124,6 +126,7 @@ class SqlStore(AssetStoreMixin):
                 EnvironmentRow,
                 SecretRow,
                 DataAssetRow,
+                RegisteredModelRow,
             ):
                 s.execute(delete(table).where(table.workspace_id == row.id))
             s.delete(row)

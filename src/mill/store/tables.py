@@ -26,6 +26,9 @@ __all__ = [
     "DatastoreRow",
     "EnvironmentRow",
     "JobRow",
+    "ModelAliasRow",
+    "ModelVersionRow",
+    "RegisteredModelRow",
     "SecretRow",
     "SnapshotRow",
     "WorkspaceRow",
@@ -188,6 +191,60 @@ class DataAssetRow(Base):
     source: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # local upload, pointer, job
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class RegisteredModelRow(Base):
+    """A model name in the registry (MLflow's registered model): description, tags."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="uq_models_ws_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ModelVersionRow(Base):
+    """One immutable version of a model: its files (``path``), format, lineage, source."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))  # custom_model | mlflow_model | triton_model
+    path: Mapped[str] = mapped_column(Text)  # azureml://datastores/... of the stored files
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    flavors: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # MLmodel / Triton summary
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # where the files came from
+    lineage: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # job, its inputs, parent model
+    run_id: Mapped[str | None] = mapped_column(String(255))  # the MLflow run, if any
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    file_count: Mapped[int | None] = mapped_column(Integer)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ModelAliasRow(Base):
+    """A named pointer at a version (MLflow aliases, Azure labels other than latest)."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "alias", name="uq_model_aliases_model_alias"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(64))
 
 
 # The tracking tables (experiments, runs, metrics...) share this metadata and its migrations.
