@@ -10,6 +10,7 @@ import click
 
 from mill.cli.common import connect, output_options, workspace_option
 from mill.cli.output import emit
+from mill.cli.parsing import key_values
 
 __all__ = ["data"]
 
@@ -83,7 +84,7 @@ def _body(
     if path is not None:
         body["path"] = path
     if tags:
-        body["tags"] = {**body.get("tags", {}), **_pairs(tags)}
+        body["tags"] = {**body.get("tags", {}), **key_values(tags, "--tags")}
     spec = specs.parse_data_asset(body)
     if spec.is_local:
         local = Path(specs.references.strip_file_prefix(spec.path)).expanduser().resolve()
@@ -109,18 +110,6 @@ def _check_local(local: Path, type_: str) -> None:
         from mill.data import validate_mltable
 
         validate_mltable(local)
-
-
-def _pairs(items: tuple[str, ...]) -> dict[str, str]:
-    from mill.errors import UsageError
-
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"expected KEY=VALUE, got {item!r}")
-        pairs[key] = value
-    return pairs
 
 
 @data.command("create")
@@ -229,7 +218,7 @@ def update_cmd(
     if description is not None:
         body["description"] = description
     if tags:
-        body["tags"] = _pairs(tags)
+        body["tags"] = key_values(tags, "--tags")
     emit(connect(workspace).update_data(name, version, body), output, query)
 
 

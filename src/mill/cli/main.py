@@ -19,6 +19,7 @@ COMMANDS = {
     "environment": "mill.cli.environment_cmd:environment",
     "experiment": "mill.cli.experiment_cmd:experiment",
     "job": "mill.cli.job_cmd:job",
+    "model": "mill.cli.model_cmd:model",
     "secret": "mill.cli.secret_cmd:secret",
     "server": "mill.cli.server_cmd:server",
     "workspace": "mill.cli.workspace_cmd:workspace",

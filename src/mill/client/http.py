@@ -186,6 +186,49 @@ class MillClient:
         url = self.ws("/storage/file") + "?uri=" + quote(uri, safe="")
         yield from self._stream("GET", url, timeout=httpx.Timeout(None, connect=5.0))
 
+    # Models ---------------------------------------------------------------------------
+    def create_model(self, body: dict[str, Any], validate_only: bool = False) -> dict[str, Any]:
+        params = {"validate_only": "true"} if validate_only else {}
+        result: dict[str, Any] = self.request("POST", self.ws("/models"), json=body, params=params)
+        return result
+
+    def new_model_upload(self, filename: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "POST", self.ws("/models/uploads"), json={"filename": filename}
+        )
+        return result
+
+    def show_model(self, name: str, version: str | None, label: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in (("version", version), ("label", label)) if v is not None}
+        result: dict[str, Any] = self.request(
+            "GET", self.ws(f"/models/{quote(name, safe='')}"), params=params
+        )
+        return result
+
+    def list_models(self, name: str | None, include_archived: bool) -> list[dict[str, Any]]:
+        params: dict[str, str] = {"include_archived": "true" if include_archived else "false"}
+        if name:
+            params["name"] = name
+        result: list[dict[str, Any]] = self.request("GET", self.ws("/models"), params=params)
+        return result
+
+    def update_model(self, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "PATCH",
+            self.ws(f"/models/{quote(name, safe='')}/versions/{quote(version, safe='')}"),
+            json=body,
+        )
+        return result
+
+    def archive_model(self, name: str, version: str | None, restore: bool) -> list[dict[str, Any]]:
+        params = {"restore": "true" if restore else "false"}
+        if version:
+            params["version"] = version
+        result: list[dict[str, Any]] = self.request(
+            "POST", self.ws(f"/models/{quote(name, safe='')}/archive"), params=params
+        )
+        return result
+
     # Data assets ----------------------------------------------------------------------
     def create_data(self, body: dict[str, Any], validate_only: bool = False) -> dict[str, Any]:
         params = {"validate_only": "true"} if validate_only else {}

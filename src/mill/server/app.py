@@ -129,13 +129,25 @@ def create_app(
         datastores,
         environments,
         jobs,
+        models,
         runtime,
         secrets,
         uploads,
     )
     from mill.server.routes import workspaces as ws_routes
 
-    modules = (ws_routes, computes, datastores, data, uploads, environments, jobs, runtime, secrets)
+    modules = (
+        ws_routes,
+        computes,
+        datastores,
+        data,
+        models,
+        uploads,
+        environments,
+        jobs,
+        runtime,
+        secrets,
+    )
     for module in modules:
         app.include_router(module.router, prefix="/api/v1")
 

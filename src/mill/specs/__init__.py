@@ -27,6 +27,7 @@ from .inputs import (
 )
 from .loading import load_command_job, parse_command_job
 from .mltable import MLTableSpec, load_mltable_spec, parse_mltable_text
+from .model import MODEL_TYPES, ModelSpec, load_model, parse_model
 from .overrides import apply_overrides
 from .references import (
     AssetReference,
@@ -44,6 +45,7 @@ __all__ = [
     "INPUT_MODES",
     "INPUT_TYPES",
     "LITERAL_INPUT_TYPES",
+    "MODEL_TYPES",
     "OUTPUT_MODES",
     "OUTPUT_TYPES",
     "SECRET_REFERENCE",
@@ -56,6 +58,7 @@ __all__ = [
     "JobOutput",
     "Limits",
     "MLTableSpec",
+    "ModelSpec",
     "Reference",
     "Resources",
     "YamlDocument",
@@ -67,6 +70,7 @@ __all__ = [
     "load_datastore",
     "load_environment",
     "load_mltable_spec",
+    "load_model",
     "load_yaml",
     "normalize_compute",
     "parse_asset_reference",
@@ -75,5 +79,6 @@ __all__ = [
     "parse_datastore",
     "parse_datastore_uri",
     "parse_mltable_text",
+    "parse_model",
     "render_command",
 ]

@@ -13,7 +13,7 @@ import math
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, and_, select, update
 
 from mill.errors import NotFoundError, UsageError
 from mill.store.tracking import ACTIVE, EXP, MODEL, MODEL_METRIC, SqlTrackingStore, now_ms
@@ -69,6 +69,13 @@ class LoggedModelStore:
         if not found:
             raise NotFoundError(f"Logged model with ID '{model_id}' not found.")
         return found[0]
+
+    def find_by_run(self, workspace: str, run_id: str, name: str) -> dict[str, Any] | None:
+        """The newest model named ``name`` that the run logged, if any (3.x ``log_model``)."""
+        found = self._models(workspace, and_(MODEL.c.source_run_id == run_id, MODEL.c.name == name))
+        if not found:
+            return None
+        return max(found, key=lambda m: m["creation_timestamp"])
 
     def search(
         self,

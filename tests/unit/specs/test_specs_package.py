@@ -49,6 +49,10 @@ PUBLIC = {
     "MLTableSpec",
     "load_mltable_spec",
     "parse_mltable_text",
+    "MODEL_TYPES",
+    "ModelSpec",
+    "load_model",
+    "parse_model",
 }
 
 

@@ -1,0 +1,255 @@
+"""mill model create|show|list|download|update|archive|restore|validate"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mill.cli.common import connect, output_options, workspace_option
+from mill.cli.output import emit
+from mill.cli.parsing import key_values
+
+__all__ = ["model"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_COLUMNS = (
+    ("Name", "name"),
+    ("Version", "version"),
+    ("Type", "type"),
+    ("Job", "job_name"),
+    ("Bytes", "size_bytes"),
+    ("Description", "description"),
+)
+
+
+@click.group()
+def model() -> None:
+    """The model registry: custom, MLflow and Triton models, versioned, with lineage."""
+
+
+def _spec_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "-f", "--file", "file_", type=click.Path(dir_okay=False), help="Model YAML."
+            ),
+            click.option("-n", "--name", default=None),
+            click.option("-v", "--version", default=None, help="Default: the next version."),
+            click.option(
+                "-t",
+                "--type",
+                "type_",
+                type=click.Choice(["custom_model", "mlflow_model", "triton_model"]),
+                default=None,
+            ),
+            click.option(
+                "-p",
+                "--path",
+                default=None,
+                help="Local file/folder, azureml://jobs/<job>/outputs/<out>/paths/<p>, "
+                "runs:/<run>/<p>, a datastore URI or a URL.",
+            ),
+            click.option("-d", "--description", default=None),
+            click.option("--stage", default=None, help="Free text, e.g. Production."),
+            click.option("--tags", multiple=True, metavar="KEY=VALUE"),
+            click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE"),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _body(
+    file_: str | None,
+    name: str | None,
+    version: str | None,
+    type_: str | None,
+    path: str | None,
+    description: str | None,
+    stage: str | None,
+    tags: tuple[str, ...],
+    overrides: tuple[str, ...],
+) -> dict[str, Any]:
+    """The model as file and flags give it; a local path is made absolute and checked here."""
+    from mill import specs
+    from mill.errors import SpecError
+    from mill.specs.model_formats import inspect_model
+
+    body: dict[str, Any] = {}
+    if file_:
+        spec = specs.load_model(Path(file_), overrides)
+        body = spec.model_dump(mode="json", exclude_none=True, exclude={"schema_"})
+    for key, value in (
+        ("name", name),
+        ("version", version),
+        ("type", type_),
+        ("description", description),
+        ("stage", stage),
+        ("path", path),
+    ):
+        if value is not None:
+            body[key] = value
+    if tags:
+        body["tags"] = {**body.get("tags", {}), **key_values(tags, "--tags")}
+    spec = specs.parse_model(body)
+    if spec.is_local:
+        local = Path(specs.references.strip_file_prefix(spec.path)).expanduser().resolve()
+        if not local.exists():
+            raise SpecError.one("no such file or folder", field="path", value=str(local))
+        inspect_model(spec.type, local)  # a wrong layout fails before anything uploads
+        body["path"] = str(local)
+    return body
+
+
+@model.command("create")
+@_spec_options
+@workspace_option
+@output_options
+def create_cmd(workspace: str, output: str | None, query: str | None, **fields: Any) -> None:
+    """Register a new version; a local path is uploaded first."""
+    from mill import specs
+    from mill.cli.progress import transfer_progress
+    from mill.client.transfer import local_files, upload_path
+
+    body = _body(**fields)
+    client = connect(workspace)
+    if specs.parse_model(body).is_local:
+        local = Path(body["path"])
+        target = client.new_model_upload(local.name)
+        total = sum(size for _, _, size in local_files(local))
+        with transfer_progress(f"Uploading {local.name}", total) as advance:
+            upload_path(client, local, target["uri"], advance)
+        body["path"] = target["uri"]
+        body["source"] = {"kind": "local_upload", "local_path": str(local)}
+    emit(client.create_model(body), output, query)
+
+
+@model.command("validate")
+@_spec_options
+@workspace_option
+@output_options
+def validate_cmd(workspace: str, output: str | None, query: str | None, **fields: Any) -> None:
+    """Check a model definition and its files without registering anything."""
+    from mill import specs
+
+    body = _body(**fields)
+    if specs.parse_model(body).is_local:
+        emit({"valid": True, "name": body.get("name"), "path": body["path"]}, output, query)
+        return
+    emit({"valid": True, **connect(workspace).create_model(body, True)}, output, query)
+
+
+@model.command("show")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", default=None)
+@click.option("-l", "--label", default=None, help="latest, or an alias.")
+@workspace_option
+@output_options
+def show_cmd(
+    name: str,
+    version: str | None,
+    label: str | None,
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
+    """One version (default: the latest): format, flavors, signature, lineage, source."""
+    emit(connect(workspace).show_model(name, version, label), output, query)
+
+
+@model.command("list")
+@click.option("-n", "--name", default=None, help="List this model's versions.")
+@click.option("--include-archived", is_flag=True)
+@workspace_option
+@output_options
+def list_cmd(
+    name: str | None, include_archived: bool, workspace: str, output: str | None, query: str | None
+) -> None:
+    """Each model's latest version, or every version of --name."""
+    emit(connect(workspace).list_models(name, include_archived), output, query, columns=_COLUMNS)
+
+
+@model.command("update")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", required=True)
+@click.option("-d", "--description", default=None)
+@click.option("--stage", default=None)
+@click.option("--tags", multiple=True, metavar="KEY=VALUE", help="Replaces the tags.")
+@workspace_option
+@output_options
+def update_cmd(
+    name: str,
+    version: str,
+    description: str | None,
+    stage: str | None,
+    tags: tuple[str, ...],
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
+    """Change a version's description, stage or tags (its files and type stay)."""
+    body: dict[str, Any] = {}
+    if description is not None:
+        body["description"] = description
+    if stage is not None:
+        body["stage"] = stage
+    if tags:
+        body["tags"] = key_values(tags, "--tags")
+    emit(connect(workspace).update_model(name, version, body), output, query)
+
+
+def _archive(name: str, version: str | None, workspace: str, restore: bool) -> None:
+    done = connect(workspace).archive_model(name, version, restore)
+    what = "Restored" if restore else "Archived"
+    click.echo(f"{what} model {name} version(s) {', '.join(d['version'] for d in done)}.", err=True)
+
+
+@model.command("archive")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", default=None, help="Default: every version.")
+@workspace_option
+def archive_cmd(name: str, version: str | None, workspace: str) -> None:
+    """Hide a version (or all) from lists and latest."""
+    _archive(name, version, workspace, restore=False)
+
+
+@model.command("restore")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", default=None, help="Default: every version.")
+@workspace_option
+def restore_cmd(name: str, version: str | None, workspace: str) -> None:
+    """Bring back archived versions."""
+    _archive(name, version, workspace, restore=True)
+
+
+@model.command("download")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", default=None)
+@click.option("-l", "--label", default=None)
+@click.option(
+    "-p",
+    "--download-path",
+    default=".",
+    type=click.Path(file_okay=False),
+    help="Files land in <download-path>/<name>/.",
+)
+@workspace_option
+def download_cmd(
+    name: str, version: str | None, label: str | None, download_path: str, workspace: str
+) -> None:
+    """Download a version's files."""
+    from mill.cli.progress import transfer_progress
+    from mill.client.transfer import download_uri
+
+    client = connect(workspace)
+    shown = client.show_model(name, version, label)
+    listing = client.request("GET", client.ws("/storage/files"), params={"uri": shown["path"]})
+    target = Path(download_path) / name
+    total = sum(int(f["size"]) for f in listing["files"])
+    with transfer_progress(f"Downloading {name}", total) as advance:
+        count, size = download_uri(client, shown["path"], target, listing, advance)
+    click.echo(f"Downloaded {count} file(s), {size} bytes, to {target}", err=True)
