@@ -25,7 +25,16 @@ from mill.errors import (
     UsageError,
 )
 from mill.hashing import content_hash
-from mill.services import computes, data, datastores, environments, runs, secrets, staging
+from mill.services import (
+    computes,
+    data,
+    datastores,
+    environments,
+    models,
+    runs,
+    secrets,
+    staging,
+)
 from mill.services.context import Context
 from mill.services.formats import iso
 from mill.services.launch import ARTIFACTS, artifacts_dir, default_output_uri, resolve_uri
@@ -127,6 +136,7 @@ def show(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
         for k, v in ctx.tracking.latest_metrics(name).items()
     }
     data["params"] = ctx.tracking.params(name)
+    data["models"] = models.models_of_job(ctx, workspace, name)  # registered from its outputs
     return data
 
 

@@ -369,7 +369,7 @@ def _logged_model(ctx: Context, workspace: str, run_id: str, name: str) -> str |
     found = LoggedModelStore(ctx.tracking).find_by_run(workspace, run_id, first)
     if found is not None:
         rest = name.strip("/")[len(first) :]
-        return _artifacts_uri(str(found["artifact_location"]), rest)
+        return _artifacts_uri(str(found["artifact_uri"]), rest)
     try:
         run = ctx.tracking.get_run(run_id, workspace)
     except MillError:

@@ -73,9 +73,7 @@ class LoggedModelStore:
     def find_by_run(self, workspace: str, run_id: str, name: str) -> dict[str, Any] | None:
         """The newest model named ``name`` that the run logged, if any (3.x ``log_model``)."""
         found = self._models(workspace, and_(MODEL.c.source_run_id == run_id, MODEL.c.name == name))
-        if not found:
-            return None
-        return max(found, key=lambda m: m["creation_timestamp"])
+        return found[0] if found else None  # newest first
 
     def search(
         self,

@@ -373,6 +373,21 @@ class SqlStore(AssetStoreMixin, ModelStoreMixin):
             )
             return found is not None
 
+    def active_job_for_token(self, token_hash: str) -> Job | None:
+        """The running job holding the token with this hash, if any."""
+        with self._session() as s:
+            ws_name = WorkspaceRow.name
+            found = s.execute(
+                select(JobRow, ws_name)
+                .join(WorkspaceRow, WorkspaceRow.id == JobRow.workspace_id)
+                .where(
+                    JobRow.callback_token_hash == token_hash,
+                    JobRow.status.in_([a.value for a in ACTIVE]),
+                )
+                .limit(1)
+            ).first()
+            return _job(found[0], found[1]) if found else None
+
     def jobs_in(self, statuses: Iterable[JobStatus]) -> list[Job]:
         """Jobs of every workspace in the given statuses, oldest first."""
         values = [s.value for s in statuses]

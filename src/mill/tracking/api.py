@@ -362,6 +362,9 @@ def _endpoint(handler: Handler) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Any:
         args = await request_args(request)
         args.state = request.app.state
+        authorization = request.headers.get("authorization", "")
+        if authorization.lower().startswith("bearer "):
+            args.bearer = authorization[7:].strip()
         args.data.update({k: v for k, v in request.path_params.items() if k != "ws"})
         store = tracking_store(request)
         return await run_in_threadpool(handler, store, workspace_of(request), args)

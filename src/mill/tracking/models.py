@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mill.errors import UsageError
+from mill.hashing import content_hash
 from mill.store.logged_models import LoggedModelStore
 from mill.store.tracking import SqlTrackingStore
 from mill.tracking.api import Handler
@@ -41,12 +42,23 @@ def create(store: SqlTrackingStore, ws: str, a: Args) -> Any:
         ws,
         a.str("experiment_id", required=True),
         a.str("name"),
-        source_run_id=a.str("source_run_id") or None,
+        source_run_id=a.str("source_run_id") or _calling_job(a),
         model_type=a.str("model_type") or None,
         params=_kv(a.list("params")),
         tags=_kv(a.list("tags")),
     )
     return {"model": wire_model(model)}
+
+
+def _calling_job(a: Args) -> str | None:
+    """The run of the job making this call, by its token: MLflow 3's ``log_model`` with no
+    active run (no ``mlflow.log_*`` or ``start_run`` before it) sends no run id, yet inside a
+    job the model belongs to the job's run, as on Azure ML."""
+    ctx = getattr(a.state, "ctx", None) if a.state is not None else None
+    if not a.bearer or ctx is None:
+        return None
+    job = ctx.store.active_job_for_token(content_hash(a.bearer.encode()))
+    return job.name if job is not None else None
 
 
 def get(store: SqlTrackingStore, ws: str, a: Args) -> Any:

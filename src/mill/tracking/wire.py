@@ -71,6 +71,7 @@ class Args:
         self.data = data
         self.multi = multi
         self.state: Any = None  # the app's state, for handlers that need more than the store
+        self.bearer: str | None = None  # the caller's bearer token (a job's own, in jobs)
 
     def str(self, name: str, *alts: str, required: bool = False) -> str:
         for key in (name, *alts):
