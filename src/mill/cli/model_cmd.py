@@ -1,10 +1,11 @@
-"""mill model create|show|list|download|update|archive|restore|validate"""
+"""mill model create|show|list|download|update|archive|restore|validate|convert"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 
@@ -253,3 +254,73 @@ def download_cmd(
     with transfer_progress(f"Downloading {name}", total) as advance:
         count, size = download_uri(client, shown["path"], target, listing, advance)
     click.echo(f"Downloaded {count} file(s), {size} bytes, to {target}", err=True)
+
+
+@model.command("convert")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", required=True)
+@click.option("--to", "to", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--triton", is_flag=True, help="Register a Triton repository (onnxruntime).")
+@click.option(
+    "--sample-input",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A .json (MLflow split/records/inputs, or rows) or .csv file to compare the "
+    "models on. Default: the MLmodel's input example, else random input from its signature.",
+)
+@click.option("--opset", type=int, default=None, help="ONNX opset (default: the converter's).")
+@workspace_option
+@output_options
+def convert_cmd(
+    name: str,
+    version: str,
+    to: str,
+    triton: bool,
+    sample_input: str | None,
+    opset: int | None,
+    workspace: str,
+    output: str | None,
+    query: str | None,
+) -> None:
+    """Convert a scikit-learn or PyTorch version to ONNX, check it agrees, register it."""
+    body: dict[str, Any] = {"to": to, "triton": triton}
+    if sample_input is not None:
+        body["sample_input"] = _read_sample(Path(sample_input))
+    if opset is not None:
+        body["opset"] = opset
+    client = connect(workspace)
+    path = client.ws(f"/models/{quote(name, safe='')}/versions/{quote(version, safe='')}/convert")
+    emit(client.request("POST", path, json=body, timeout=_CONVERT_TIMEOUT_S), output, query)
+
+
+_CONVERT_TIMEOUT_S = 960.0  # the server stops a conversion after 900 s
+
+
+def _read_sample(path: Path) -> Any:
+    """A sample file as JSON data: .json as it is, .csv as MLflow's split form."""
+    import csv
+    import json
+
+    from mill.errors import UsageError
+
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UsageError(f"{path}: not JSON: {exc}") from None
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        if len(rows) < 2:
+            raise UsageError(f"{path}: a sample CSV needs a header row and at least one row")
+        return {"columns": rows[0], "data": [[_csv_value(v) for v in row] for row in rows[1:]]}
+    raise UsageError(f"{path}: --sample-input must be a .json or .csv file")
+
+
+def _csv_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -73,11 +73,15 @@ def create(
     *,
     validate_only: bool = False,
     run_id: str | None = None,
+    lineage: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Register a new version (the next number unless given); nothing is kept on failure.
 
     ``run_id`` names the MLflow run the files came from when ``path`` does not say it
-    (MLflow's create-model-version); a job's run brings the job's lineage.
+    (MLflow's create-model-version); a job's run brings the job's lineage. A model the
+    platform derives from another (``services.conversion``) states its own ``lineage`` and
+    ``source`` instead of the ones its path would give.
     """
     given_source = body.pop("source", None) if isinstance(body, dict) else None
     spec = specs.parse_model(body)
@@ -109,6 +113,10 @@ def create(
             "kind": "local_upload",
             "local_path": str(given_source.get("local_path", ""))[:4096],
         }
+    if lineage is not None:
+        located.lineage = lineage
+    if source is not None:
+        located.source = source
     staging_root = _registry_root(ctx, workspace) / ".staging"
     staging_root.mkdir(exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=staging_root))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from mill.server.routes.deps import context, json_object
-from mill.services import models
+from mill.services import conversion, models
 from mill.services.context import Context
 
 router = APIRouter(tags=["models"])
@@ -70,3 +70,12 @@ def archive_model(
     ctx: Context = Depends(context),
 ) -> list[dict[str, Any]]:
     return models.archive(ctx, ws, name, version, archived=not restore)
+
+
+@router.post("/workspaces/{ws}/models/{name}/versions/{version}/convert", status_code=201)
+async def convert_model(
+    ws: str, name: str, version: str, request: Request, ctx: Context = Depends(context)
+) -> dict[str, Any]:
+    """Convert a version to ONNX (or a Triton repository) and register the result."""
+    body = await json_object(request)
+    return await run_in_threadpool(conversion.convert, ctx, ws, name, version, body)
