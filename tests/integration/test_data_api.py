@@ -261,3 +261,29 @@ def test_same_host_transfer_is_off_for_a_server_bound_off_loopback(
         body = {"direction": "upload", "local_path": "/etc", "uri": "x", **_proof(tmp_path)}
         refused = client.post(f"{WS}/storage/transfer", json=body)
     assert refused.status_code == 401 and "loopback" in refused.json()["message"]
+
+
+def test_an_https_file_is_kept_as_a_pointer(api: TestClient, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "iris.csv").write_text("a,b\n1,2\n")
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "web")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/iris.csv"
+        created = api.post(f"{WS}/data", json={"name": "web", "type": "uri_file", "path": url})
+        assert created.status_code == 201, created.text
+        assert (created.json()["path"], created.json()["size_bytes"]) == (url, 8)
+        assert created.json()["source"] == {"kind": "pointer"}
+        missing = api.post(
+            f"{WS}/data", json={"name": "web", "type": "uri_file", "path": url + ".nope"}
+        )
+        assert missing.status_code in (400, 404, 502) and "iris.csv.nope" in missing.text
+    finally:
+        server.shutdown()

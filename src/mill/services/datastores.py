@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from mill import specs
 from mill.domain.entities import Datastore
@@ -30,6 +31,7 @@ from mill.services.context import Context
 from mill.services.formats import iso
 from mill.services.workspaces import DEFAULT_DATASTORE
 from mill.storage.filesystems import DatastoreFS, anonymous_fs_for_uri, match_datastore
+from mill.storage.http import HttpSource
 
 __all__ = [
     "create",
@@ -177,7 +179,10 @@ def locate(ctx: Context, workspace: str, uri: str) -> tuple[DatastoreFS, str]:
     if matched is not None:
         name, relative = matched
         return open_fs(ctx, workspace, name), relative
-    if specs.classify_path(uri) in ("cloud", "http"):
+    kind = specs.classify_path(uri)
+    if kind == "http" and not _is_blob_url(uri):
+        return HttpSource(uri), ""  # type: ignore[return-value]  # reads like a DatastoreFS
+    if kind in ("cloud", "http"):
         return anonymous_fs_for_uri(uri)
     raise UsageError(f"{uri!r} is not a storage URI", hint="use azureml://datastores/... or a URL")
 
@@ -244,6 +249,12 @@ def transfer_local(
     else:
         raise UsageError(f"direction must be upload or download, not {direction!r}")
     return {"files": stats.file_count, "bytes": stats.size_bytes, "kind": stats.kind}
+
+
+def _is_blob_url(uri: str) -> bool:
+    """``https://<account>.blob.core.windows.net/<container>/...``: Azure storage, not a file."""
+    host = (urlsplit(uri).hostname or "").lower()
+    return ".blob." in host or ".dfs." in host
 
 
 def _open(ctx: Context, datastore: Datastore) -> DatastoreFS:
