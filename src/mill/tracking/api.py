@@ -24,9 +24,7 @@ __all__ = ["REGISTRY_MESSAGE", "build_tracking_router", "tracking_store"]
 Handler = Callable[[SqlTrackingStore, str, Args], Any]
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
-REGISTRY_MESSAGE = (
-    "the MLflow model registry maps onto Mill's model registry, which is not available yet"
-)
+REGISTRY_MESSAGE = "this MLflow model registry endpoint is not implemented by Mill"
 
 
 def tracking_store(request: Request) -> SqlTrackingStore:
@@ -382,6 +380,7 @@ def build_tracking_router(extra: list[tuple[str, str, Handler]] | None = None) -
     router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
     for method, path, handler in [*ROUTES, *(extra or [])]:
         router.add_api_route(path, _endpoint(handler), methods=[method])
+    # Registry endpoints the extra routes lack (Databricks and Unity Catalog ones) say so.
     for noun in ("registered-models", "model-versions"):
         router.add_api_route(
             f"/{noun}/{{rest:path}}", _registry, methods=["GET", "POST", "PATCH", "DELETE"]

@@ -23,8 +23,10 @@ def routers_for_app(artifact_root: ArtifactRoot | None = None) -> list[tuple[str
     """
     from mill.tracking.artifacts import artifact_routes, build_artifacts_router
     from mill.tracking.models import MODEL_ROUTES
+    from mill.tracking.registry import REGISTRY_ROUTES
 
-    tracking = build_tracking_router([*artifact_routes(artifact_root), *MODEL_ROUTES])
+    routes = [*artifact_routes(artifact_root), *MODEL_ROUTES, *REGISTRY_ROUTES]
+    tracking = build_tracking_router(routes)
     artifacts = build_artifacts_router(artifact_root)
     pairs: list[tuple[str, APIRouter]] = []
     for base in ("", "/workspaces/{ws}"):
