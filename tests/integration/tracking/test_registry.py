@@ -55,6 +55,9 @@ def test_register_load_and_alias(server: Any) -> None:
     expected = list(model.predict(X))
     for uri in ("models:/iris@champion", "models:/iris/1", "models:/iris/2"):
         assert list(mlflow.pyfunc.load_model(uri).predict(X)) == expected
+    copied = client.copy_model_version("models:/iris/1", "iris-copy")
+    assert (copied.version, copied.run_id) == ("1", run_id)
+    assert list(mlflow.pyfunc.load_model("models:/iris-copy/1").predict(X)) == expected
     uri = client.get_model_version_download_uri("iris", "1")
     assert uri.startswith("mlflow-artifacts:/registry/iris/1/")
 
@@ -208,3 +211,65 @@ def test_workspace_prefix_and_ajax(server: Any) -> None:
     )
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services.models.create clears registry/<name>/<version>/ before moving a new "
+    "version in; after a rename that folder still holds the renamed model's files",
+)
+def test_a_renamed_model_keeps_its_files(server: Any, tmp_path: Path) -> None:
+    run_id, info, _ = _logged(server)
+    client = MlflowClient()
+    client.create_registered_model("old")
+    client.create_model_version("old", info.model_uri, run_id)
+    client.rename_registered_model("old", "new")
+    with mlflow.start_run(run_id=run_id) as run:
+        mlflow.log_text("plain", "notes/readme.txt")
+    client.create_registered_model("old")
+    client.create_model_version("old", f"{run.info.artifact_uri}/notes", run_id)
+    assert list(mlflow.pyfunc.load_model("models:/new/1").predict(X)) == [0, 0, 1, 1]
+
+
+MISSING = [
+    ("GET", "registered-models/get", {"name": "x"}),
+    ("POST", "registered-models/rename", {"name": "x", "new_name": "y"}),
+    ("PATCH", "registered-models/update", {"name": "x", "description": "d"}),
+    ("DELETE", "registered-models/delete", {"name": "x"}),
+    ("POST", "registered-models/get-latest-versions", {"name": "x"}),
+    ("POST", "registered-models/set-tag", {"name": "x", "key": "k", "value": "v"}),
+    ("DELETE", "registered-models/delete-tag", {"name": "x", "key": "k"}),
+    ("POST", "registered-models/alias", {"name": "x", "alias": "a", "version": "1"}),
+    ("DELETE", "registered-models/alias", {"name": "x", "alias": "a"}),
+    ("GET", "registered-models/alias", {"name": "x", "alias": "a"}),
+    ("POST", "model-versions/create", {"name": "x", "source": "mlflow-artifacts:/a"}),
+    ("GET", "model-versions/get", {"name": "x", "version": "1"}),
+    ("PATCH", "model-versions/update", {"name": "x", "version": "1", "description": "d"}),
+    ("POST", "model-versions/transition-stage", {"name": "x", "version": "1", "stage": "Staging"}),
+    ("DELETE", "model-versions/delete", {"name": "x", "version": "1"}),
+    ("GET", "model-versions/get-download-uri", {"name": "x", "version": "1"}),
+    ("POST", "model-versions/set-tag", {"name": "x", "version": "1", "key": "k", "value": "v"}),
+    ("DELETE", "model-versions/delete-tag", {"name": "x", "version": "1", "key": "k"}),
+]
+
+
+def _call(server: Any, method: str, path: str, body: dict[str, str]) -> requests.Response:
+    url = f"{server.url}/api/2.0/mlflow/{path}"
+    if method == "GET":
+        return requests.get(url, params=body, timeout=30)
+    return requests.request(method, url, json=body, timeout=30)
+
+
+def test_every_route_answers_404_for_a_missing_model_or_version(server: Any) -> None:
+    for method, path, body in MISSING:
+        answer = _call(server, method, path, body)
+        assert answer.status_code == 404, (path, answer.text)
+        assert answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", path
+    MlflowClient(server.url).create_registered_model("x")
+    for method, path, body in MISSING:
+        if "version" in body and path != "model-versions/create":
+            answer = _call(server, method, path, body)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", path
+    bad = _call(server, "POST", "registered-models/create", {})
+    assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
