@@ -127,12 +127,17 @@ def create(
         if spec.stage:
             properties.setdefault("stage", spec.stage)
         target_dir = _registry_root(ctx, workspace) / spec.name / version
+        if target_dir.exists():
+            # Another version's files live there (a model renamed since), or a crash left
+            # them: never delete, use a folder of this version's own.
+            target_dir = target_dir.with_name(f"{version}.{uuid.uuid4().hex[:8]}")
+        folder = f"{spec.name}/{target_dir.name}"
         model = ModelVersion(
             workspace=workspace,
             name=spec.name,
             version=version,
             type=spec.type,
-            path=_registry_uri(f"{spec.name}/{version}/{local.name}", local.is_dir()),
+            path=_registry_uri(f"{folder}/{local.name}", local.is_dir()),
             description=spec.description,
             tags=dict(spec.tags),
             properties=properties,
@@ -146,8 +151,6 @@ def create(
         )
         if validate_only:
             return model
-        if target_dir.exists():  # left by a crash between the move and the insert
-            shutil.rmtree(target_dir)
         target_dir.mkdir(parents=True)
         local.rename(target_dir / local.name)
         try:

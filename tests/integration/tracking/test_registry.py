@@ -213,11 +213,6 @@ def test_workspace_prefix_and_ajax(server: Any) -> None:
     assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.models.create clears registry/<name>/<version>/ before moving a new "
-    "version in; after a rename that folder still holds the renamed model's files",
-)
 def test_a_renamed_model_keeps_its_files(server: Any, tmp_path: Path) -> None:
     run_id, info, _ = _logged(server)
     client = MlflowClient()
