@@ -1,4 +1,4 @@
-"""Train a logistic-regression classifier on iris and save the model and its metrics."""
+"""Train a logistic-regression classifier on iris; save the model, its metrics, and log it."""
 
 import argparse
 import json
@@ -6,6 +6,7 @@ import pickle
 from pathlib import Path
 
 import mlflow
+import mlflow.sklearn
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -46,3 +47,8 @@ with (outputs / "model.pkl").open("wb") as f:
     pickle.dump(model, f)
 (outputs / "metrics.json").write_text(json.dumps(metrics, indent=2))
 print("saved outputs/model.pkl and outputs/metrics.json")
+
+# The MLflow model, with an input example: `mill model create --type mlflow_model --path
+# azureml://jobs/<job>/outputs/artifacts/paths/model` registers it from the job.
+mlflow.sklearn.log_model(model, "model", input_example=x_test.head(3))
+print("logged the MLflow model 'model'")
