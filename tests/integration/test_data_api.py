@@ -6,6 +6,7 @@ S3 server (moto) for the streamed-transfer test.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,3 +288,54 @@ def test_an_https_file_is_kept_as_a_pointer(api: TestClient, tmp_path: Path) -> 
         assert missing.status_code in (400, 404, 502) and "iris.csv.nope" in missing.text
     finally:
         server.shutdown()
+
+
+def test_a_large_same_host_upload_runs_in_a_child_process(
+    api: TestClient, tmp_path: Path, s3_server: S3Server
+) -> None:
+    """Above CHILD_TRANSFER_BYTES the server hands the upload to a process of its own."""
+    import hashlib
+
+    from mill.services.datastores import CHILD_TRANSFER_BYTES
+
+    bucket = s3_server.create_bucket()
+    spec = {
+        "name": "bigs3",
+        "type": "s3",
+        "bucket": bucket,
+        "endpoint_url": s3_server.endpoint_url,
+        "credentials": {
+            "access_key_id": s3_server.access_key_id,
+            "secret_access_key": s3_server.secret_access_key,
+        },
+    }
+    assert api.post(f"{WS}/datastores", json=spec).status_code == 201
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(os.urandom(CHILD_TRANSFER_BYTES // 2 + 1))
+    (folder / "b.bin").write_bytes(os.urandom(CHILD_TRANSFER_BYTES // 2 + 1))
+    body = {
+        "direction": "upload",
+        "local_path": str(folder),
+        "uri": "azureml://datastores/bigs3/paths/big",
+        **_proof(tmp_path),
+    }
+    events = _events(api.post(f"{WS}/storage/transfer", json=body))
+    assert events[-1]["done"]["files"] == 2
+    assert sum(e.get("bytes", 0) for e in events) == CHILD_TRANSFER_BYTES + 2
+    for name in ("a.bin", "b.bin"):
+        stored = s3_server.client().get_object(Bucket=bucket, Key=f"big/{name}")["Body"].read()
+        assert (
+            hashlib.sha256(stored).digest() == hashlib.sha256((folder / name).read_bytes()).digest()
+        )
+    # A failure inside the child comes back as the usual error, naming the datastore.
+    spec2 = {**spec, "name": "gone", "bucket": "no-such-bucket-here"}
+    assert api.post(f"{WS}/datastores", json=spec2, params={"check": "false"}).status_code == 201
+    failed = _events(
+        api.post(
+            f"{WS}/storage/transfer",
+            json={**body, "uri": "azureml://datastores/gone/paths/big"},
+        )
+    )
+    assert "gone" in failed[-1]["error"]["message"]
+    assert s3_server.secret_access_key not in json.dumps(failed)

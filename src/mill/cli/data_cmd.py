@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from mill.cli.assets import add_archive_commands, download_files
 from mill.cli.common import connect, output_options, workspace_option
 from mill.cli.output import emit
 from mill.cli.parsing import key_values
@@ -222,29 +223,11 @@ def update_cmd(
     emit(connect(workspace).update_data(name, version, body), output, query)
 
 
-def _archive(name: str, version: str | None, workspace: str, restore: bool) -> None:
-    done = connect(workspace).archive_data(name, version, restore)
-    what = "Restored" if restore else "Archived"
-    versions = ", ".join(d["version"] for d in done)
-    click.echo(f"{what} data asset {name} version(s) {versions}.", err=True)
-
-
-@data.command("archive")
-@click.option("-n", "--name", required=True)
-@click.option("-v", "--version", default=None, help="Default: every version.")
-@workspace_option
-def archive_cmd(name: str, version: str | None, workspace: str) -> None:
-    """Hide a version (or all) from lists and @latest; jobs that name it still resolve it."""
-    _archive(name, version, workspace, restore=False)
-
-
-@data.command("restore")
-@click.option("-n", "--name", required=True)
-@click.option("-v", "--version", default=None, help="Default: every version.")
-@workspace_option
-def restore_cmd(name: str, version: str | None, workspace: str) -> None:
-    """Bring back archived versions."""
-    _archive(name, version, workspace, restore=True)
+add_archive_commands(
+    data,
+    "data asset",
+    lambda client, name, version, restore: client.archive_data(name, version, restore),
+)
 
 
 @data.command("download")
@@ -263,14 +246,7 @@ def download_cmd(
     name: str, version: str | None, label: str | None, download_path: str, workspace: str
 ) -> None:
     """Download a version's files."""
-    from mill.cli.progress import transfer_progress
-    from mill.client.transfer import download_uri
-
     client = connect(workspace)
     listing = client.data_files(name, version, label)
     listing["kind"] = "file" if listing["type"] == "uri_file" else "folder"
-    target = Path(download_path) / name
-    total = sum(int(f["size"]) for f in listing["files"])
-    with transfer_progress(f"Downloading {name}", total) as advance:
-        count, size = download_uri(client, listing["uri"], target, listing, advance)
-    click.echo(f"Downloaded {count} file(s), {size} bytes, to {target}", err=True)
+    download_files(client, name, listing["uri"], listing, download_path)

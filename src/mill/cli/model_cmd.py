@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import click
 
+from mill.cli.assets import add_archive_commands, download_files
 from mill.cli.common import connect, output_options, workspace_option
 from mill.cli.output import emit
 from mill.cli.parsing import key_values
@@ -203,28 +204,11 @@ def update_cmd(
     emit(connect(workspace).update_model(name, version, body), output, query)
 
 
-def _archive(name: str, version: str | None, workspace: str, restore: bool) -> None:
-    done = connect(workspace).archive_model(name, version, restore)
-    what = "Restored" if restore else "Archived"
-    click.echo(f"{what} model {name} version(s) {', '.join(d['version'] for d in done)}.", err=True)
-
-
-@model.command("archive")
-@click.option("-n", "--name", required=True)
-@click.option("-v", "--version", default=None, help="Default: every version.")
-@workspace_option
-def archive_cmd(name: str, version: str | None, workspace: str) -> None:
-    """Hide a version (or all) from lists and latest."""
-    _archive(name, version, workspace, restore=False)
-
-
-@model.command("restore")
-@click.option("-n", "--name", required=True)
-@click.option("-v", "--version", default=None, help="Default: every version.")
-@workspace_option
-def restore_cmd(name: str, version: str | None, workspace: str) -> None:
-    """Bring back archived versions."""
-    _archive(name, version, workspace, restore=True)
+add_archive_commands(
+    model,
+    "model",
+    lambda client, name, version, restore: client.archive_model(name, version, restore),
+)
 
 
 @model.command("download")
@@ -243,17 +227,10 @@ def download_cmd(
     name: str, version: str | None, label: str | None, download_path: str, workspace: str
 ) -> None:
     """Download a version's files."""
-    from mill.cli.progress import transfer_progress
-    from mill.client.transfer import download_uri
-
     client = connect(workspace)
     shown = client.show_model(name, version, label)
     listing = client.request("GET", client.ws("/storage/files"), params={"uri": shown["path"]})
-    target = Path(download_path) / name
-    total = sum(int(f["size"]) for f in listing["files"])
-    with transfer_progress(f"Downloading {name}", total) as advance:
-        count, size = download_uri(client, shown["path"], target, listing, advance)
-    click.echo(f"Downloaded {count} file(s), {size} bytes, to {target}", err=True)
+    download_files(client, name, shown["path"], listing, download_path)
 
 
 @model.command("convert")

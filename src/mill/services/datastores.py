@@ -9,6 +9,10 @@ secret names, so nothing read from the store, the API or the CLI carries a value
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +28,7 @@ from mill.errors import (
     NotFoundError,
     SpecError,
     UsageError,
+    error_from_envelope,
 )
 from mill.hashing import canonical_json
 from mill.services import secrets
@@ -32,6 +37,9 @@ from mill.services.formats import iso
 from mill.services.workspaces import DEFAULT_DATASTORE
 from mill.storage.filesystems import DatastoreFS, anonymous_fs_for_uri, match_datastore
 from mill.storage.http import HttpSource
+
+# Same-host transfers at least this large run in a child process (storage/transfer_child).
+CHILD_TRANSFER_BYTES = 64 * 1024 * 1024
 
 __all__ = [
     "create",
@@ -242,13 +250,78 @@ def transfer_local(
         if parsed is None:
             raise UsageError(f"{uri!r} is not on a datastore; uploads go to azureml://datastores/")
         fs, relative = open_fs(ctx, workspace, parsed[0]), parsed[1]
-        stats = fs.put(path, relative, progress)
+        size = _local_size(path)
     elif direction == "download":
         fs, relative = locate(ctx, workspace, uri)
-        stats = fs.get(relative, path, progress)
+        size = 0  # downloads stream to disk: they stay in this process
     else:
         raise UsageError(f"direction must be upload or download, not {direction!r}")
+    if (
+        direction == "upload"
+        and isinstance(fs, DatastoreFS)
+        and fs.local_root() is None
+        and size >= CHILD_TRANSFER_BYTES
+    ):
+        return _transfer_in_child(fs, direction, path, relative, progress)
+    if direction == "upload":
+        stats = fs.put(path, relative, progress)
+    else:
+        stats = fs.get(relative, path, progress)
     return {"files": stats.file_count, "bytes": stats.size_bytes, "kind": stats.kind}
+
+
+def _transfer_in_child(
+    fs: DatastoreFS,
+    direction: str,
+    path: Path,
+    relative: str,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
+    """A large transfer in a child process: its memory is gone when it ends."""
+    request = {
+        **fs.handoff(),
+        "direction": direction,
+        "local_path": str(path),
+        "relative": relative,
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mill.storage.transfer_child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(json.dumps(request))
+    child.stdin.close()
+    outcome: dict[str, Any] | None = None
+    for line in child.stdout:
+        event = json.loads(line)
+        if "bytes" in event and progress:
+            progress(int(event["bytes"]))
+        elif "done" in event or "error" in event:
+            outcome = event
+    stderr = child.stderr.read() if child.stderr else ""
+    child.wait()
+    if outcome is None:
+        raise DatastoreError(
+            f"the transfer process for datastore {fs.name!r} ended without an answer "
+            f"(exit {child.returncode}): {stderr.strip()[-500:]}"
+        )
+    if "error" in outcome:
+        raise error_from_envelope(outcome["error"], 502)
+    done: dict[str, Any] = outcome["done"]
+    return done
+
+
+def _local_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(
+        os.path.getsize(os.path.join(folder, name))
+        for folder, _dirs, names in os.walk(path)
+        for name in names
+    )
 
 
 def _is_blob_url(uri: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,8 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mill.errors import SpecError, SpecIssue
 
-from .fields import OptionalText, TextMap, choice
-from .problems import Problem, fail, from_validation_error, problem, to_issues
+from .fields import (
+    OptionalText,
+    TextMap,
+    asset_name_and_version_problems,
+    choice,
+    versions_as_text,
+)
+from .problems import fail, from_validation_error, problem, to_issues
 from .references import classify_path, strip_file_prefix
 from .yamldoc import YamlDocument, load_yaml
 
@@ -20,8 +25,6 @@ __all__ = ["DATA_ASSET_TYPES", "DataAssetSpec", "load_data_asset", "parse_data_a
 
 DataAssetType = Literal["uri_file", "uri_folder", "mltable"]
 DATA_ASSET_TYPES: tuple[str, ...] = ("uri_file", "uri_folder", "mltable")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
-_VERSION = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _PATH_FORMS = (
     "a local path, azureml://datastores/<name>/paths/<path>, "
     "azureml://jobs/<job>/outputs/<output>[/paths/<path>], https://, wasbs://, abfss:// "
@@ -41,35 +44,11 @@ class DataAssetSpec(BaseModel):
     tags: TextMap = Field(default_factory=dict)
     properties: TextMap = Field(default_factory=dict)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_versions(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and isinstance(data.get("version"), (int, float)):
-            return {**data, "version": str(data["version"])}
-        return data
+    _versions_as_text = model_validator(mode="before")(versions_as_text)
 
     @model_validator(mode="after")
     def _check(self) -> DataAssetSpec:
-        problems: list[Problem] = []
-        if not _NAME.match(self.name):
-            problems.append(
-                problem(
-                    "invalid data asset name",
-                    path=("name",),
-                    value=self.name,
-                    allowed="letters, digits, '_', '-' and '.', starting with a letter, "
-                    "digit or '_', at most 255",
-                )
-            )
-        if self.version is not None and not _VERSION.match(self.version):
-            problems.append(
-                problem(
-                    "invalid version",
-                    path=("version",),
-                    value=self.version,
-                    allowed="1-64 letters, digits, '.', '-' or '_' (usually 1, 2, 3...)",
-                )
-            )
+        problems = asset_name_and_version_problems("data asset", self.name, self.version)
         kind = classify_path(self.path) if self.path.strip() else "empty"
         if kind in ("empty", "snapshot", "asset"):
             problems.append(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from .problems import fail, problem
+from .problems import Problem, fail, problem
 
 __all__ = [
     "Count",
@@ -16,11 +16,13 @@ __all__ = [
     "OptionalText",
     "Seconds",
     "TextMap",
+    "asset_name_and_version_problems",
     "choice",
     "empty_if_null",
     "is_scalar",
     "name_like",
     "scalar_text",
+    "versions_as_text",
 ]
 
 
@@ -101,3 +103,39 @@ TextMap = Annotated[dict[str, str], BeforeValidator(_text_map)]
 Count = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
 NonNegativeCount = Annotated[int, BeforeValidator(_whole_number), Field(ge=0)]
 Seconds = Annotated[int, BeforeValidator(_whole_number), Field(gt=0)]
+
+
+_ASSET_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
+_ASSET_VERSION = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def versions_as_text(data: Any) -> Any:
+    """``version: 3`` in YAML is a number; asset versions are text."""
+    if isinstance(data, Mapping) and isinstance(data.get("version"), (int, float)):
+        return {**data, "version": str(data["version"])}
+    return data
+
+
+def asset_name_and_version_problems(what: str, name: str, version: str | None) -> list[Problem]:
+    """The naming rules Azure ML applies to data and model assets."""
+    found: list[Problem] = []
+    if not _ASSET_NAME.match(name):
+        found.append(
+            problem(
+                f"invalid {what} name",
+                path=("name",),
+                value=name,
+                allowed="letters, digits, '_', '-' and '.', starting with a letter, "
+                "digit or '_', at most 255",
+            )
+        )
+    if version is not None and not _ASSET_VERSION.match(version):
+        found.append(
+            problem(
+                "invalid version",
+                path=("version",),
+                value=version,
+                allowed="1-64 letters, digits, '.', '-' or '_' (usually 1, 2, 3...)",
+            )
+        )
+    return found

@@ -11,8 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mill.errors import SpecError, SpecIssue
 
-from .fields import OptionalText, TextMap, choice
-from .problems import Problem, fail, from_validation_error, problem, to_issues
+from .fields import (
+    OptionalText,
+    TextMap,
+    asset_name_and_version_problems,
+    choice,
+    versions_as_text,
+)
+from .problems import fail, from_validation_error, problem, to_issues
 from .references import classify_path, strip_file_prefix
 from .yamldoc import YamlDocument, load_yaml
 
@@ -20,8 +26,6 @@ __all__ = ["MODEL_TYPES", "ModelSpec", "load_model", "parse_model"]
 
 ModelType = Literal["custom_model", "mlflow_model", "triton_model"]
 MODEL_TYPES: tuple[str, ...] = ("custom_model", "mlflow_model", "triton_model")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,254}$")
-_VERSION = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _RUNS = re.compile(r"^runs:/([^/]+)(?:/(.*))?$")
 PATH_FORMS = (
     "a local file or folder, azureml://jobs/<job>/outputs/<output>/paths/<path>, "
@@ -42,35 +46,11 @@ class ModelSpec(BaseModel):
     properties: TextMap = Field(default_factory=dict)
     stage: OptionalText = None  # Azure's free-text stage ("Development", "Production")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_versions(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and isinstance(data.get("version"), (int, float)):
-            return {**data, "version": str(data["version"])}
-        return data
+    _versions_as_text = model_validator(mode="before")(versions_as_text)
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
-        problems: list[Problem] = []
-        if not _NAME.match(self.name):
-            problems.append(
-                problem(
-                    "invalid model name",
-                    path=("name",),
-                    value=self.name,
-                    allowed="letters, digits, '_', '-' and '.', starting with a letter, "
-                    "digit or '_', at most 255",
-                )
-            )
-        if self.version is not None and not _VERSION.match(self.version):
-            problems.append(
-                problem(
-                    "invalid version",
-                    path=("version",),
-                    value=self.version,
-                    allowed="1-64 letters, digits, '.', '-' or '_' (usually 1, 2, 3...)",
-                )
-            )
+        problems = asset_name_and_version_problems("model", self.name, self.version)
         if not self.path.strip() or classify_path(self.path) in ("snapshot", "asset"):
             problems.append(
                 problem("not a model path", path=("path",), value=self.path, allowed=PATH_FORMS)

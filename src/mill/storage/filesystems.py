@@ -130,6 +130,16 @@ class DatastoreFS:
             base = f"abfss://{self.config['filesystem']}@{account}.dfs.{endpoint}"
         return _join(base, rel)
 
+    def handoff(self) -> dict[str, Any]:
+        """What rebuilds this filesystem in a child process (credentials included: for
+        :mod:`mill.storage.transfer_child`'s stdin only, never to print or store)."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "config": dict(self.config),
+            "credentials": self._credentials,
+        }
+
     def local_root(self) -> Path | None:
         """The folder of a local datastore, else None."""
         if self.type != "local":
