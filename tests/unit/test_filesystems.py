@@ -9,12 +9,8 @@ import pytest
 from mill.domain.entities import Datastore
 from mill.errors import DatastoreError, UsageError
 from mill.storage import datastores, filesystems
-from mill.storage.filesystems import (
-    DatastoreFS,
-    anonymous_fs_for_uri,
-    match_datastore,
-    redact,
-)
+from mill.storage.filesystems import DatastoreFS, redact
+from mill.storage.locations import anonymous_fs_for_uri, match_datastore
 
 BLOB = {"account_name": "acct", "container_name": "box"}
 GEN2 = {"account_name": "acct", "filesystem": "lake"}

@@ -35,8 +35,9 @@ from mill.services import secrets
 from mill.services.context import Context
 from mill.services.formats import iso
 from mill.services.workspaces import DEFAULT_DATASTORE
-from mill.storage.filesystems import DatastoreFS, anonymous_fs_for_uri, match_datastore
+from mill.storage.filesystems import DatastoreFS
 from mill.storage.http import HttpSource
+from mill.storage.locations import anonymous_fs_for_uri, match_datastore
 
 # Same-host transfers at least this large run in a child process (storage/transfer_child).
 CHILD_TRANSFER_BYTES = 64 * 1024 * 1024
