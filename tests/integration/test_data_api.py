@@ -339,3 +339,29 @@ def test_a_large_same_host_upload_runs_in_a_child_process(
     )
     assert "gone" in failed[-1]["error"]["message"]
     assert s3_server.secret_access_key not in json.dumps(failed)
+
+
+def test_recreated_datastore_never_reuses_old_credentials(
+    api: TestClient, s3_server: S3Server
+) -> None:
+    bucket = s3_server.create_bucket()
+    s3_server.client().put_object(Bucket=bucket, Key="x/f.txt", Body=b"hi")
+    spec = {
+        "name": "rot",
+        "type": "s3",
+        "bucket": bucket,
+        "endpoint_url": s3_server.endpoint_url,
+        "credentials": {
+            "access_key_id": s3_server.access_key_id,
+            "secret_access_key": s3_server.secret_access_key,
+        },
+    }
+    uri = "azureml://datastores/rot/paths/x/f.txt"
+    assert api.post(f"{WS}/datastores", json=spec).status_code == 201
+    assert api.get(f"{WS}/storage/file", params={"uri": uri}).content == b"hi"
+    assert api.delete(f"{WS}/datastores/rot").status_code == 204
+    wrong = {**spec, "credentials": {**spec["credentials"], "secret_access_key": "not-the-key"}}
+    assert api.post(f"{WS}/datastores", json=wrong, params={"check": "false"}).status_code == 201
+    refused = api.get(f"{WS}/storage/file", params={"uri": uri})
+    assert refused.status_code >= 400 and "rot" in refused.text
+    assert "not-the-key" not in refused.text

@@ -342,7 +342,7 @@ def _open(ctx: Context, datastore: Datastore) -> DatastoreFS:
     secret_names = stored.get("secrets") or {}
     versions = tuple(
         sorted(
-            (field, secret, secrets.version(ctx, datastore.workspace, secret))
+            (field, secret, secrets.revision(ctx, datastore.workspace, secret))
             for field, secret in secret_names.items()
         )
     )

@@ -27,10 +27,10 @@ __all__ = [
     "list_secrets",
     "resolve_references",
     "reveal",
+    "revision",
     "secret_environment",
     "set_secret",
     "show",
-    "version",
 ]
 
 MAX_VALUE_BYTES = 64 * 1024
@@ -88,10 +88,10 @@ def show(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
     return _read(info)
 
 
-def version(ctx: Context, workspace: str, name: str) -> int:
-    """A secret's version: it goes up whenever the value changes (for caches keyed on it)."""
+def revision(ctx: Context, workspace: str, name: str) -> str:
+    """Changes whenever the value does, even across delete and re-create (a cache key)."""
     info, _ = ctx.store.get_secret(workspace, name)
-    return info.version
+    return f"{info.version}:{info.created_at!r}:{info.updated_at!r}:{info.key_id}"
 
 
 def list_secrets(ctx: Context, workspace: str) -> list[dict[str, Any]]:
