@@ -201,3 +201,70 @@ def test_model_from_a_job_output_with_lineage(mill: MillHome, tmp_path: Path) ->
         check=False,
     )
     assert missing_output.returncode == 2 and "has no output 'nope'" in missing_output.stderr
+
+
+SCORE = """\
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+import score
+score.init()
+print(json.dumps(score.run(open(sys.argv[1]).read())))
+"""
+
+
+def test_package_writes_a_folder_whose_score_script_serves_the_model(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    _mlflow_folder(tmp_path / "clf")
+    mill.cli(
+        "model",
+        "create",
+        "--name",
+        "clf",
+        "--type",
+        "mlflow_model",
+        "--path",
+        str(tmp_path / "clf"),
+    )
+    mill.cli("model", "package", "--name", "clf", "--version", "1", "-o", str(tmp_path / "pkg"))
+    folder = tmp_path / "pkg" / "clf-1"
+    assert (folder / "model" / "clf" / "MLmodel").is_file()
+    deployment = yaml.safe_load((folder / "deployment.yml").read_text())
+    assert deployment["model"]["path"] == "./model/clf"
+    assert deployment["code_configuration"]["scoring_script"] == "score.py"
+    assert (folder / "environment" / "conda.yaml").is_file()
+    (folder / "run_score.py").write_text(SCORE)
+    request = folder / "sample-request.json"
+    assert request.is_file()
+    answer = subprocess.run(
+        [sys.executable, "run_score.py", str(request)],
+        cwd=folder,
+        env={**__import__("os").environ, "AZUREML_MODEL_DIR": str(folder / "model")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout.strip().splitlines()[-1]) in ([0], [1])
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"x")
+    mill.cli("model", "create", "--name", "opaque", "--path", str(weights))
+    refused = mill.cli(
+        "model",
+        "package",
+        "--name",
+        "opaque",
+        "--version",
+        "1",
+        "-o",
+        str(tmp_path / "p2"),
+        check=False,
+    )
+    assert refused.returncode == 1 and "no scoring script" in refused.stderr

@@ -301,3 +301,25 @@ def _csv_value(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+@model.command("package")
+@click.option("-n", "--name", required=True)
+@click.option("-v", "--version", required=True)
+@click.option(
+    "-o",
+    "--output-path",
+    default=".",
+    type=click.Path(file_okay=False),
+    help="The package lands in <output-path>/<name>-<version>/.",
+)
+@workspace_option
+def package_cmd(name: str, version: str, output_path: str, workspace: str) -> None:
+    """Write a self-contained folder: the model, its environment, score.py, endpoint YAML."""
+    client = connect(workspace)
+    built = client.request(
+        "POST",
+        client.ws(f"/models/{quote(name, safe='')}/versions/{quote(version, safe='')}/package"),
+    )
+    listing = client.request("GET", client.ws("/storage/files"), params={"uri": built["uri"]})
+    download_files(client, f"{name}-{version}", built["uri"], listing, output_path)

@@ -79,3 +79,11 @@ async def convert_model(
     """Convert a version to ONNX (or a Triton repository) and register the result."""
     body = await json_object(request)
     return await run_in_threadpool(conversion.convert, ctx, ws, name, version, body)
+
+
+@router.post("/workspaces/{ws}/models/{name}/versions/{version}/package", status_code=201)
+def package_model(ws: str, name: str, version: str, ctx: Context = Depends(context)) -> Any:
+    """Build a deployable folder for the version; answers its storage URI (to download)."""
+    from mill.services import packaging
+
+    return packaging.package(ctx, ws, name, version)
