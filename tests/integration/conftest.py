@@ -26,6 +26,11 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[Context]:
 
 @pytest.fixture
 def api(ctx: Context) -> Iterator[TestClient]:
-    """The real app in-process (no background loops); server errors answer 500."""
-    with TestClient(create_app(ctx, run_loops=False), raise_server_exceptions=False) as client:
+    """The real app in-process (no background loops); server errors answer 500. Requests
+    come from 127.0.0.1, as from a client on the server's machine."""
+    with TestClient(
+        create_app(ctx, run_loops=False),
+        raise_server_exceptions=False,
+        client=("127.0.0.1", 50000),
+    ) as client:
         yield client

@@ -258,7 +258,7 @@ def test_same_host_transfer_is_off_for_a_server_bound_off_loopback(
     public = Context(
         settings=ctx.settings.with_(host="0.0.0.0"), store=ctx.store, runner=ctx.runner
     )
-    with TestClient(create_app(public, run_loops=False)) as client:
+    with TestClient(create_app(public, run_loops=False), client=("127.0.0.1", 50000)) as client:
         body = {"direction": "upload", "local_path": "/etc", "uri": "x", **_proof(tmp_path)}
         refused = client.post(f"{WS}/storage/transfer", json=body)
     assert refused.status_code == 401 and "loopback" in refused.json()["message"]

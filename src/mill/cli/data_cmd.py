@@ -248,5 +248,4 @@ def download_cmd(
     """Download a version's files."""
     client = connect(workspace)
     listing = client.data_files(name, version, label)
-    listing["kind"] = "file" if listing["type"] == "uri_file" else "folder"
     download_files(client, name, listing["uri"], listing, download_path)

@@ -8,7 +8,6 @@ is not archived.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from pathlib import PurePosixPath
@@ -16,7 +15,7 @@ from typing import Any
 
 from mill import specs
 from mill.domain.entities import DataAsset
-from mill.errors import MillError, NotFoundError, SpecError, SpecIssue, UsageError
+from mill.errors import MillError, NotFoundError, SpecError, UsageError
 from mill.services import datastores
 from mill.services.context import Context
 from mill.services.formats import iso
@@ -29,14 +28,13 @@ __all__ = [
     "job_output_uri",
     "list_assets",
     "new_upload",
+    "require_kind",
     "resolve",
     "resolve_reference",
     "show",
     "update",
 ]
 
-_JOB_OUTPUT = re.compile(r"^azureml://jobs/([^/]+)/outputs/([^/]+)(?:/paths/(.*))?$")
-_WANTED_KIND = {"uri_file": "file", "uri_folder": "folder", "mltable": "folder"}
 _MLTABLE_FILE = "MLTable"
 
 
@@ -194,9 +192,7 @@ def archive(
 
 def files(ctx: Context, workspace: str, asset: DataAsset) -> dict[str, Any]:
     """The files of an asset version, for downloading: where they are and their sizes."""
-    fs, relative = datastores.locate(ctx, workspace, asset.path)
-    listing = [{"path": p, "size": size} for p, size in fs.iter_files(relative)]
-    return {"uri": asset.path, "type": asset.type, "files": listing}
+    return {**datastores.list_files(ctx, workspace, asset.path), "type": asset.type}
 
 
 def _next_version(ctx: Context, workspace: str, name: str) -> str:
@@ -206,12 +202,12 @@ def _next_version(ctx: Context, workspace: str, name: str) -> str:
 
 def job_output_uri(ctx: Context, workspace: str, path: str) -> str:
     """``azureml://jobs/<job>/outputs/<output>[/paths/<p>]`` -> the output's datastore URI."""
-    match = _JOB_OUTPUT.match(path.strip())
-    if match is None:
+    parsed = specs.references.parse_job_output_uri(path)
+    if parsed is None:
         return path
     from mill.services.launch import ARTIFACTS, default_output_uri  # the jobs' path rules
 
-    job_name, output, inner = match.groups()
+    job_name, output, inner = parsed
     job = ctx.store.get_job(workspace, job_name)
     if output == ARTIFACTS:
         base = default_output_uri(job.name, ARTIFACTS)
@@ -230,28 +226,43 @@ def job_output_uri(ctx: Context, workspace: str, path: str) -> str:
     return base.rstrip("/") + "/" + inner.lstrip("/")
 
 
-def _check_path(ctx: Context, workspace: str, type_: str, path: str) -> PathStats:
-    """The path exists, is a file or a folder as the type says; an mltable holds MLTable."""
+def require_kind(
+    ctx: Context,
+    workspace: str,
+    path: str,
+    type_: str,
+    *,
+    field: str = "path",
+    type_field: str = "type",
+) -> tuple[Any, str, PathStats]:
+    """The storage behind ``path``, which must be a file (``uri_file``) or a folder (else)."""
     try:
         fs, relative = datastores.locate(ctx, workspace, path)
-        stats = fs.stat(relative)
-    except NotFoundError as exc:
-        raise SpecError(
-            [SpecIssue(exc.message, field="path", value=path, has_value=True)]
-        ) from None
-    wanted = _WANTED_KIND[type_]
+    except NotFoundError as exc:  # an unknown datastore
+        raise SpecError.one(exc.message, field=field, value=path) from None
+    stats = fs.stat(relative)
+    wanted = "file" if type_ == "uri_file" else "folder"
     if stats.kind == "missing":
         raise SpecError.one(
-            f"nothing found at {path}", field="path", value=path, allowed=f"an existing {wanted}"
+            f"nothing found at {path} (datastore {fs.name!r})",
+            field=field,
+            value=path,
+            allowed=f"an existing {wanted}",
         )
     if stats.kind != wanted:
         other = "uri_folder" if stats.kind == "folder" else "uri_file"
         raise SpecError.one(
             f"{path} is a {stats.kind}, but type {type_} needs a {wanted}",
-            field="type",
+            field=type_field,
             value=type_,
             allowed=f"{other} (or a path to a {wanted})",
         )
+    return fs, relative, stats
+
+
+def _check_path(ctx: Context, workspace: str, type_: str, path: str) -> PathStats:
+    """The path exists, is a file or a folder as the type says; an mltable holds MLTable."""
+    fs, relative, stats = require_kind(ctx, workspace, path, type_)
     if type_ == "mltable":
         _check_mltable(fs, relative, path)
     return stats

@@ -251,23 +251,14 @@ def transfer_local(
         if parsed is None:
             raise UsageError(f"{uri!r} is not on a datastore; uploads go to azureml://datastores/")
         fs, relative = open_fs(ctx, workspace, parsed[0]), parsed[1]
-        size = _local_size(path)
-    elif direction == "download":
-        fs, relative = locate(ctx, workspace, uri)
-        size = 0  # downloads stream to disk: they stay in this process
+        if fs.local_root() is None and _local_size(path) >= CHILD_TRANSFER_BYTES:
+            return _transfer_in_child(fs, direction, path, relative, progress)
+        stats = fs.put(path, relative, progress)
+    elif direction == "download":  # downloads stream to disk: they stay in this process
+        source, relative = locate(ctx, workspace, uri)
+        stats = source.get(relative, path, progress)
     else:
         raise UsageError(f"direction must be upload or download, not {direction!r}")
-    if (
-        direction == "upload"
-        and isinstance(fs, DatastoreFS)
-        and fs.local_root() is None
-        and size >= CHILD_TRANSFER_BYTES
-    ):
-        return _transfer_in_child(fs, direction, path, relative, progress)
-    if direction == "upload":
-        stats = fs.put(path, relative, progress)
-    else:
-        stats = fs.get(relative, path, progress)
     return {"files": stats.file_count, "bytes": stats.size_bytes, "kind": stats.kind}
 
 

@@ -428,20 +428,9 @@ def _check_input(ctx: Context, workspace: str, name: str, spec: dict[str, Any]) 
             value=path,
         )
     elif kind in ("datastore", "cloud") and mode != "direct":
-        fs, relative = datastores.locate(ctx, workspace, path)
-        found = fs.stat(relative).kind
-        wanted = "file" if spec["type"] == "uri_file" else "folder"
-        if found == "missing":
-            raise SpecError.one(
-                f"nothing found at {path} (datastore {fs.name!r})", field=field, value=path
-            )
-        if found != wanted:
-            raise SpecError.one(
-                f"{path} is a {found}, but input type {spec['type']} needs a {wanted}",
-                field=f"inputs.{name}.type",
-                value=spec["type"],
-                allowed="uri_folder" if found == "folder" else "uri_file",
-            )
+        data.require_kind(
+            ctx, workspace, path, spec["type"], field=field, type_field=f"inputs.{name}.type"
+        )
     elif kind not in ("datastore", "cloud") and mode != "direct":
         raise SpecError.one(
             "this kind of path cannot be read; use a local path, a data asset, "
@@ -505,7 +494,7 @@ def _check_output_path(ctx: Context, workspace: str, path: str) -> None:
     if datastore.type == "local":
         resolve_uri(ctx, workspace, path)  # refuses paths that escape the datastore
     else:
-        datastores.open_fs(ctx, workspace, parsed[0]).stat(parsed[1])  # refuses '..'
+        datastores.open_fs(ctx, workspace, parsed[0]).native_uri(parsed[1])  # refuses "..", offline
 
 
 def _environment_fields(job: Job) -> dict[str, Any]:

@@ -15,7 +15,6 @@ logged under that name, as a run artifact (MLflow 2.x) or a LoggedModel (3.x)),
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import time
@@ -37,7 +36,6 @@ from mill.store.logged_models import LoggedModelStore
 __all__ = [
     "archive",
     "create",
-    "files_path",
     "list_models",
     "models_of_job",
     "new_upload",
@@ -49,7 +47,6 @@ __all__ = [
 
 REGISTRY = "mlflow-artifacts/registry"
 _UPLOADS = f"{REGISTRY}/.uploads"
-_JOB_OUTPUT = re.compile(r"^azureml://jobs/([^/]+)/outputs/([^/]+)(?:/paths/(.*))?$")
 _MLFLOW_ARTIFACTS = "mlflow-artifacts:/"
 
 
@@ -246,16 +243,11 @@ def archive(
     return [read(ctx.store.update_model_version(workspace, name, v, change)) for v in versions]
 
 
-def files_path(ctx: Context, model: ModelVersion) -> str:
-    """The storage URI of a version's files (what ``model download`` fetches)."""
-    return model.path
-
-
 def models_of_job(ctx: Context, workspace: str, job: str) -> list[dict[str, str]]:
     """The model versions registered from a job's outputs (``job show`` lists them)."""
     return [
         {"name": v.name, "version": v.version, "id": f"azureml:{v.name}:{v.version}"}
-        for v in ctx.store.list_model_versions(workspace, include_archived=True)
+        for v in ctx.store.model_versions_of_run(workspace, job)  # a job's run id is its name
         if (v.lineage or {}).get("job") == job
     ]
 
@@ -315,10 +307,10 @@ def _locate_source(ctx: Context, workspace: str, spec: specs.ModelSpec) -> _Loca
     run = spec.run_reference()
     if run is not None:
         return _from_run(ctx, workspace, run[0], run[1], path).bind(ctx, workspace)
-    match = _JOB_OUTPUT.match(path)
-    if match is not None:
-        job_name, output, inner = match.groups()
-        return _from_job(ctx, workspace, job_name, output, inner or "", path).bind(ctx, workspace)
+    job_output = specs.references.parse_job_output_uri(path)
+    if job_output is not None:
+        job_name, output, inner = job_output
+        return _from_job(ctx, workspace, job_name, output, inner, path).bind(ctx, workspace)
     parsed = specs.parse_datastore_uri(path)
     if parsed is not None and parsed[0] == DEFAULT_DATASTORE and parsed[1].startswith(_UPLOADS):
         local = resolve_uri(ctx, workspace, path)

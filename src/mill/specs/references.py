@@ -12,6 +12,7 @@ __all__ = [
     "normalize_compute",
     "parse_asset_reference",
     "parse_datastore_uri",
+    "parse_job_output_uri",
     "strip_file_prefix",
 ]
 
@@ -26,6 +27,7 @@ _REGISTRY = re.compile(
     r"(?:/versions/([^/\s]+)|/labels/([^/\s]+))?/?$"
 )
 _SNAPSHOT = re.compile(r"^snapshot:[0-9a-f]{64}$")
+_JOB_OUTPUT = re.compile(r"^azureml://jobs/([^/]+)/outputs/([^/]+)(?:/paths/(.*))?$")
 _CLOUD_SCHEMES = ("wasbs", "wasb", "abfss", "abfs", "adl", "s3", "gs", "gcs")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$|^\s*\{\{.*\}\}\s*$")
@@ -69,6 +71,12 @@ def parse_datastore_uri(uri: str) -> tuple[str, str] | None:
     """
     match = _DATASTORE_URI.match(uri.strip())
     return (match.group(1), match.group(2)) if match else None
+
+
+def parse_job_output_uri(uri: str) -> tuple[str, str, str] | None:
+    """``azureml://jobs/<job>/outputs/<out>[/paths/<p>]`` -> ``(job, out, p)``; else None."""
+    match = _JOB_OUTPUT.match(uri.strip())
+    return (match.group(1), match.group(2), match.group(3) or "") if match else None
 
 
 def parse_asset_reference(text: str) -> AssetReference | None:

@@ -156,6 +156,18 @@ class ModelStoreMixin:
             rows = s.execute(stmt.order_by(RegisteredModelRow.name, ModelVersionRow.id))
             return [_version(row, model_name, ws.name) for row, model_name in rows]
 
+    def model_versions_of_run(self, workspace: str, run_id: str) -> list[ModelVersion]:
+        """The versions whose files came from the MLflow run ``run_id`` (a job's, by name)."""
+        with self._session() as s:
+            ws = self._workspace_row(s, workspace)
+            rows = s.execute(
+                select(ModelVersionRow, RegisteredModelRow.name)
+                .join(RegisteredModelRow, RegisteredModelRow.id == ModelVersionRow.model_id)
+                .where(RegisteredModelRow.workspace_id == ws.id, ModelVersionRow.run_id == run_id)
+                .order_by(ModelVersionRow.id)
+            )
+            return [_version(row, model_name, ws.name) for row, model_name in rows]
+
     def model_version_numbers(self, workspace: str, name: str) -> list[str]:
         """Every version string of ``name`` (archived ones too); [] for an unknown name."""
         with self._session() as s:

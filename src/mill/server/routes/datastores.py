@@ -22,7 +22,7 @@ from mill.services.context import Context
 router = APIRouter(tags=["datastores"])
 
 CHUNK = 1024 * 1024  # what a download reads per step; fsspec's writers buffer the parts
-_LOOPBACK = {"127.0.0.1", "::1", "testclient"}  # testclient: FastAPI's in-process client
+_LOOPBACK = {"127.0.0.1", "::1"}
 _PROGRESS_SECONDS = 0.25
 
 
