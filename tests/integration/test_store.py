@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -130,6 +133,36 @@ def test_snapshots_are_recorded_once(store: SqlStore) -> None:
     assert store.add_snapshot("ws", digest, 2, 10)
     assert not store.add_snapshot("ws", digest, 2, 10)
     assert store.has_snapshot("ws", digest) and not store.has_snapshot("ws", "b" * 64)
+
+
+def test_concurrent_uploads_of_one_snapshot_record_it_once(store: SqlStore) -> None:
+    """Four `mill job create` of one folder at once all record the same snapshot."""
+    for round_ in range(5):
+        digest = f"{round_:x}" * 64
+        results, errors = _all_at_once(6, lambda d=digest: store.add_snapshot("ws", d, 1, 1))
+        assert not errors, errors
+        assert sorted(results) == [False] * 5 + [True]
+
+
+def _all_at_once(n: int, call: Callable[[], object]) -> tuple[list[object], list[BaseException]]:
+    """Run ``call`` in ``n`` threads released together; what each returned or raised."""
+    start = threading.Barrier(n)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        start.wait()
+        try:
+            results.append(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
 
 
 def test_deleting_a_workspace_removes_its_rows(store: SqlStore) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from mill.errors import UsageError
-from mill.storage.snapshots import build_manifest, manifest_digest, validate_manifest
+from mill.storage.snapshots import (
+    build_manifest,
+    load_manifest,
+    manifest_digest,
+    save_manifest,
+    validate_manifest,
+)
 
 
 def _tree(root: Path, files: dict[str, str]) -> None:
@@ -91,3 +98,26 @@ def test_single_file_and_prefix(tmp_path: Path) -> None:
 def test_manifest_paths_must_stay_inside(path: str) -> None:
     with pytest.raises(UsageError, match="relative path inside"):
         validate_manifest({"files": [{"path": path, "sha256": "0" * 64, "size": 1, "mode": 420}]})
+
+
+def test_concurrent_saves_of_one_manifest_all_succeed(tmp_path: Path) -> None:
+    manifest = {"files": [{"path": f"f{i}.txt", "sha256": "a" * 64, "size": i} for i in range(500)]}
+    digest = manifest_digest(manifest)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def save() -> None:
+        start.wait()
+        try:
+            save_manifest(tmp_path, digest, manifest)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert load_manifest(tmp_path, digest) == manifest
+    assert [p.name for p in tmp_path.iterdir()] == [f"{digest}.json"]  # no temporary left

@@ -275,24 +275,28 @@ class SqlStore(AssetStoreMixin, ModelStoreMixin):
     def add_snapshot(self, workspace: str, digest: str, file_count: int, size_bytes: int) -> bool:
         """Record a snapshot; False when the same snapshot was already there."""
         with self._session() as s:
-            ws = self._workspace_row(s, workspace)
+            workspace_id = self._workspace_row(s, workspace).id
             exists = s.scalar(
                 select(SnapshotRow.id).where(
-                    SnapshotRow.workspace_id == ws.id, SnapshotRow.digest == digest
+                    SnapshotRow.workspace_id == workspace_id, SnapshotRow.digest == digest
                 )
             )
             if exists:
                 return False
-            s.add(
-                SnapshotRow(
-                    workspace_id=ws.id,
-                    digest=digest,
-                    file_count=file_count,
-                    size_bytes=size_bytes,
-                    created_at=time.time(),
+        try:
+            with self._session() as s:
+                s.add(
+                    SnapshotRow(
+                        workspace_id=workspace_id,
+                        digest=digest,
+                        file_count=file_count,
+                        size_bytes=size_bytes,
+                        created_at=time.time(),
+                    )
                 )
-            )
             return True
+        except IntegrityError:  # the same files, uploaded by a concurrent request
+            return False
 
     def has_snapshot(self, workspace: str, digest: str) -> bool:
         with self._session() as s:
