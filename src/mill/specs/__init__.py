@@ -28,6 +28,22 @@ from .inputs import (
 from .loading import load_command_job, parse_command_job
 from .mltable import MLTableSpec, load_mltable_spec, parse_mltable_text
 from .model import MODEL_TYPES, ModelSpec, load_model, parse_model
+from .online import (
+    AUTH_MODES,
+    CodeConfiguration,
+    DataCollector,
+    DeploymentModel,
+    OnlineDeploymentSpec,
+    OnlineEndpointSpec,
+    ProbeSettings,
+    RequestSettings,
+    ScaleSettings,
+    load_online_deployment,
+    load_online_endpoint,
+    parse_online_deployment,
+    parse_online_endpoint,
+    parse_traffic,
+)
 from .overrides import apply_overrides
 from .references import (
     AssetReference,
@@ -39,6 +55,7 @@ from .references import (
 from .yamldoc import YamlDocument, load_yaml
 
 __all__ = [
+    "AUTH_MODES",
     "DATASTORE_TYPES",
     "DATA_ASSET_TYPES",
     "DATA_INPUT_TYPES",
@@ -50,17 +67,25 @@ __all__ = [
     "OUTPUT_TYPES",
     "SECRET_REFERENCE",
     "AssetReference",
+    "CodeConfiguration",
     "CommandJob",
     "DataAssetSpec",
+    "DataCollector",
     "DatastoreSpec",
+    "DeploymentModel",
     "Distribution",
     "JobInput",
     "JobOutput",
     "Limits",
     "MLTableSpec",
     "ModelSpec",
+    "OnlineDeploymentSpec",
+    "OnlineEndpointSpec",
+    "ProbeSettings",
     "Reference",
+    "RequestSettings",
     "Resources",
+    "ScaleSettings",
     "YamlDocument",
     "apply_overrides",
     "classify_path",
@@ -71,6 +96,8 @@ __all__ = [
     "load_environment",
     "load_mltable_spec",
     "load_model",
+    "load_online_deployment",
+    "load_online_endpoint",
     "load_yaml",
     "normalize_compute",
     "parse_asset_reference",
@@ -80,5 +107,8 @@ __all__ = [
     "parse_datastore_uri",
     "parse_mltable_text",
     "parse_model",
+    "parse_online_deployment",
+    "parse_online_endpoint",
+    "parse_traffic",
     "render_command",
 ]

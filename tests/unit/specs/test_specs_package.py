@@ -53,6 +53,21 @@ PUBLIC = {
     "ModelSpec",
     "load_model",
     "parse_model",
+    # online endpoints and deployments
+    "AUTH_MODES",
+    "OnlineEndpointSpec",
+    "OnlineDeploymentSpec",
+    "DeploymentModel",
+    "CodeConfiguration",
+    "RequestSettings",
+    "ProbeSettings",
+    "ScaleSettings",
+    "DataCollector",
+    "load_online_endpoint",
+    "parse_online_endpoint",
+    "load_online_deployment",
+    "parse_online_deployment",
+    "parse_traffic",
 }
 
 
