@@ -37,6 +37,16 @@ class Settings:
     tracking_async_commit: bool = False
     # MILL_TRANSFER=stream: data goes through the API even when the server shares our disk.
     same_host_transfers: bool = True
+    # MILL_GATEWAY_PORT: the scoring gateway's port (default: the server's port + 1; 0 when
+    # the server's is 0, i.e. any free port).
+    gateway_port: int | None = None
+    # MILL_GATEWAY_TLS_CERT / MILL_GATEWAY_TLS_KEY: serve the gateway over HTTPS with this
+    # certificate; MILL_GATEWAY_TLS=1 without them makes (and keeps) a self-signed one.
+    gateway_tls: bool = False
+    gateway_tls_cert: Path | None = None
+    gateway_tls_key: Path | None = None
+    # MILL_GATEWAY_MAX_BODY_MB: the largest scoring request body (Azure's default: 100 MB).
+    gateway_max_body_mb: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +68,12 @@ class Settings:
             tracking_async_commit=(env.get("MILL_TRACKING_ASYNC_COMMIT") or "").lower()
             in ("1", "true", "yes"),
             same_host_transfers=(env.get("MILL_TRANSFER") or "auto").lower() != "stream",
+            gateway_port=_int(env.get("MILL_GATEWAY_PORT")),
+            gateway_tls=(env.get("MILL_GATEWAY_TLS") or "").lower() in ("1", "true", "yes")
+            or bool(env.get("MILL_GATEWAY_TLS_CERT")),
+            gateway_tls_cert=_path(env.get("MILL_GATEWAY_TLS_CERT")),
+            gateway_tls_key=_path(env.get("MILL_GATEWAY_TLS_KEY")),
+            gateway_max_body_mb=_int(env.get("MILL_GATEWAY_MAX_BODY_MB")) or 100,
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -93,3 +109,21 @@ class Settings:
 
     def workspace_root(self, workspace: str) -> Path:
         return self.home / "workspaces" / workspace
+
+    @property
+    def endpoints_root(self) -> Path:
+        """Replica plans, logs and staged model/code of online deployments."""
+        return self.home / "endpoints"
+
+    def gateway_port_for(self, server_port: int) -> int:
+        if self.gateway_port is not None:
+            return self.gateway_port
+        return 0 if server_port == 0 else server_port + 1
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.strip().isdigit() else None
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser().resolve() if text else None

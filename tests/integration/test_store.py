@@ -9,7 +9,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from mill.domain.entities import Compute, Datastore, Job, Workspace
+from mill.domain.entities import (
+    Compute,
+    Datastore,
+    Job,
+    OnlineDeployment,
+    OnlineEndpoint,
+    Workspace,
+)
 from mill.domain.status import JobStatus
 from mill.errors import ConflictError, NotFoundError
 from mill.store import SqlStore
@@ -217,3 +224,38 @@ def test_upgrading_a_database_of_the_first_version_keeps_its_jobs(db_url: str) -
     job = old.get_job("ws", "old-job")
     assert job.spec == {"command": "echo"} and job.environment_key is None
     old.dispose()
+
+
+def test_online_endpoints_and_deployments(store: SqlStore) -> None:
+    store.create_endpoint(OnlineEndpoint(workspace="ws", name="ep", auth_mode="aml_token"))
+    with pytest.raises(ConflictError):
+        store.create_endpoint(OnlineEndpoint(workspace="ws", name="ep"))
+    store.create_deployment(
+        OnlineDeployment(endpoint="ep", name="blue", kind="code", spec={"instance_count": 2})
+    )
+    with pytest.raises(ConflictError):
+        store.create_deployment(OnlineDeployment(endpoint="ep", name="blue", kind="code", spec={}))
+    store.create_deployment(OnlineDeployment(endpoint="ep", name="green", kind="onnx", spec={}))
+
+    def bump(d: OnlineDeployment) -> None:
+        d.state, d.generation = "Updating", d.generation + 1
+
+    assert store.update_deployment("ep", "blue", bump).generation == 2
+    shown = store.get_deployment("ep", "blue")
+    assert (shown.state, shown.generation, shown.spec) == ("Updating", 2, {"instance_count": 2})
+
+    def route(e: OnlineEndpoint) -> None:
+        e.traffic = {"blue": 90, "green": 10}
+
+    store.update_endpoint("ep", route)
+    endpoint = store.get_endpoint("ep")
+    assert (endpoint.workspace, endpoint.auth_mode) == ("ws", "aml_token")
+    assert endpoint.traffic == {"blue": 90, "green": 10}
+    assert [d.name for d in store.list_deployments("ep")] == ["blue", "green"]
+    with pytest.raises(NotFoundError) as missing:
+        store.get_deployment("ep", "purple")
+    assert missing.value.details["known"] == ["blue", "green"]
+    store.delete_endpoint("ep")  # its deployments go with it
+    assert store.list_endpoints() == [] and store.list_deployments() == []
+    with pytest.raises(NotFoundError):
+        store.get_endpoint("ep")

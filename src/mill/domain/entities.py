@@ -14,6 +14,8 @@ __all__ = [
     "EnvironmentAsset",
     "Job",
     "ModelVersion",
+    "OnlineDeployment",
+    "OnlineEndpoint",
     "RegisteredModel",
     "SecretInfo",
     "StatusChange",
@@ -187,5 +189,41 @@ class ModelVersion:
     size_bytes: int | None = None
     file_count: int | None = None
     archived: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class OnlineEndpoint:
+    """A stable scoring address in front of deployments, with its auth mode and traffic."""
+
+    workspace: str
+    name: str
+    auth_mode: str = "key"  # key | aml_token
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
+    traffic: dict[str, int] = field(default_factory=dict)
+    mirror_traffic: dict[str, int] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass
+class OnlineDeployment:
+    """A model served by replicas in its own environment, behind an endpoint.
+
+    ``state`` is Azure's provisioning state: Creating, Updating, Succeeded, Failed, Deleting.
+    """
+
+    endpoint: str
+    name: str
+    kind: str  # code | mlflow | onnx | triton
+    spec: dict[str, Any]
+    state: str = "Creating"
+    error: str | None = None
+    environment_key: str | None = None
+    environment_info: dict[str, Any] = field(default_factory=dict)
+    generation: int = 1
     created_at: float = 0.0
     updated_at: float = 0.0

@@ -23,6 +23,7 @@ from mill.domain.status import ACTIVE, JobStatus, can_move
 from mill.errors import ConflictError, NotFoundError, ServerUnavailableError
 from mill.store import migrate
 from mill.store.assets import AssetStoreMixin, _datastore
+from mill.store.endpoints import EndpointStoreMixin
 from mill.store.engine import make_engine
 from mill.store.models import ModelStoreMixin
 from mill.store.tables import (
@@ -59,7 +60,7 @@ class JobQuery:
         self.limit = limit
 
 
-class SqlStore(AssetStoreMixin, ModelStoreMixin):
+class SqlStore(AssetStoreMixin, ModelStoreMixin, EndpointStoreMixin):
     """The one store implementation, selected by URL (``sqlite:///`` or ``postgresql://``)."""
 
     def __init__(self, url: str) -> None:

@@ -247,6 +247,48 @@ class ModelAliasRow(Base):
     version: Mapped[str] = mapped_column(String(64))
 
 
+class OnlineEndpointRow(Base):
+    """An online endpoint: its auth mode and traffic. Names are unique in the home, since
+    the one gateway serves every workspace's endpoints at ``/endpoints/<name>/``."""
+
+    __tablename__ = "online_endpoints"
+    __table_args__ = (UniqueConstraint("name", name="uq_online_endpoints_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    auth_mode: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    traffic: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mirror_traffic: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class OnlineDeploymentRow(Base):
+    """A deployment of an endpoint: its validated spec and where its rollout stands."""
+
+    __tablename__ = "online_deployments"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "name", name="uq_online_deployments_endpoint_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("online_endpoints.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # code | mlflow | onnx | triton
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    environment_key: Mapped[str | None] = mapped_column(String(128))
+    environment_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(32))  # provisioning state
+    error: Mapped[str | None] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer, default=1)  # bumped by each update
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 # The tracking tables (experiments, runs, metrics...) share this metadata and its migrations.
 from mill.store import tracking_tables as _tracking_tables  # noqa: E402
 
