@@ -1,0 +1,1 @@
+"""Online serving: replica plans and supervision, the scoring gateway and its upstreams."""
