@@ -122,7 +122,8 @@ class Telemetry:
 
     def summary(self, endpoint: str, seconds: float = 300) -> dict[str, Any]:
         """Traffic of the last ``seconds``: per deployment, requests, status codes and
-        p50/p99 latency in ms; mirrored copies are counted apart (``mirrored_requests``)."""
+        p50/p99 latency in ms; mirrored copies are counted apart (``mirrored_requests``,
+        ``mirrored_status_codes``)."""
         since = time.time() - seconds
         recent = self._recent.get(endpoint)
         rows: tuple[tuple[float, str, int, float, bool], ...] = ()
@@ -139,10 +140,17 @@ class Telemetry:
                 continue
             entry = per.setdefault(
                 deployment,
-                {"requests": 0, "status_codes": {}, "mirrored_requests": 0},
+                {
+                    "requests": 0,
+                    "status_codes": {},
+                    "mirrored_requests": 0,
+                    "mirrored_status_codes": {},
+                },
             )
             if mirrored:
                 entry["mirrored_requests"] += 1
+                codes = entry["mirrored_status_codes"]
+                codes[str(status)] = codes.get(str(status), 0) + 1
                 continue
             entry["requests"] += 1
             codes = entry["status_codes"]
