@@ -178,3 +178,26 @@ def test_probe_sync(tmp_path: Path) -> None:
         port = blue.address.port
         blue.kill()
         assert probe_sync(ReplicaAddress("x", "127.0.0.1", port, "t"), 2) == 0
+
+
+def test_stop_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    with replicas(tmp_path, ("blue", "")) as (blue,):
+        gateway = Gateway()
+        gateway.set_endpoint(endpoint("e", {"blue": DeploymentRoute("blue", (blue.address,))}))
+        baseline = _sockets(blue.process.pid)
+        with serving(gateway) as server, httpx.Client(base_url=server.url) as client:
+            with ThreadPoolExecutor(1) as pool:
+                slow = pool.submit(client.post, SCORE, json={"sleep": 1}, headers=AUTH)
+                wait_for(lambda: _in_flight(gateway, "e") == 1, what="the slow request")
+                server.stop()
+                answer = slow.result()
+            assert answer.status_code == 200
+            assert answer.json()["echo"] == {"sleep": 1}
+            try:
+                client.post(SCORE, json={}, headers=AUTH)
+                raise AssertionError("the stopped gateway answered")
+            except httpx.TransportError:
+                pass
+            wait_for(  # the gateway closed its connection to the replica
+                lambda: _sockets(blue.process.pid) == baseline, what="the connection to close"
+            )
