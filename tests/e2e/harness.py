@@ -108,3 +108,8 @@ def kill_leftovers(home: Path) -> None:
             os.killpg(pid, signal.SIGKILL)
         except (OSError, ValueError):
             pass
+    for port_file in home.glob("endpoints/*/*/g*/replica-*.port"):  # online replicas
+        try:
+            os.killpg(int(json.loads(port_file.read_text())["pid"]), signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass

@@ -20,6 +20,8 @@ COMMANDS = {
     "experiment": "mill.cli.experiment_cmd:experiment",
     "job": "mill.cli.job_cmd:job",
     "model": "mill.cli.model_cmd:model",
+    "online-deployment": "mill.cli.endpoint_cmd:online_deployment",
+    "online-endpoint": "mill.cli.endpoint_cmd:online_endpoint",
     "secret": "mill.cli.secret_cmd:secret",
     "server": "mill.cli.server_cmd:server",
     "workspace": "mill.cli.workspace_cmd:workspace",

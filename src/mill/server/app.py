@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mill import __version__
 from mill.errors import AuthError, MillError, SpecError, SpecIssue
 from mill.hashing import content_hash
+from mill.services import endpoints, workspaces
 from mill.services import scheduler as scheduler_module
-from mill.services import workspaces
 from mill.services.context import Context
 from mill.services.workspaces import DEFAULT_DATASTORE
 from mill.storage.datastores import local_path
@@ -34,9 +34,15 @@ _TRACKING_MARK = "/2.0/mlflow"  # MLflow API and artifact paths, under any prefi
 
 
 def create_app(
-    ctx: Context, *, token: str | None = None, home_id: str = "", run_loops: bool = True
+    ctx: Context,
+    *,
+    token: str | None = None,
+    home_id: str = "",
+    run_loops: bool = True,
+    server_port: int | None = None,
 ) -> FastAPI:
-    """Build the app. ``run_loops=False`` leaves the scheduler off (tests drive it by hand)."""
+    """Build the app. ``run_loops=False`` leaves the scheduler off (tests drive it by hand);
+    ``server_port`` (the control plane's own port) starts the scoring gateway beside it."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -47,9 +53,13 @@ def create_app(
             summary = scheduler_module.recover(ctx)
             log.info("recovered jobs: %s", summary)
             sched.start()
+        if server_port is not None:
+            await run_in_threadpool(endpoints.start_serving, ctx, server_port)
         try:
             yield
         finally:
+            if server_port is not None:
+                await run_in_threadpool(endpoints.stop_serving, ctx)
             if run_loops:
                 sched.stop()
 
@@ -134,6 +144,9 @@ def create_app(
         secrets,
         uploads,
     )
+    from mill.server.routes import (
+        endpoints as endpoint_routes,
+    )
     from mill.server.routes import workspaces as ws_routes
 
     modules = (
@@ -147,6 +160,7 @@ def create_app(
         jobs,
         runtime,
         secrets,
+        endpoint_routes,
     )
     for module in modules:
         app.include_router(module.router, prefix="/api/v1")

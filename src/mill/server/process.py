@@ -87,13 +87,20 @@ def serve(
         actual_port = sock.getsockname()[1]
         url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         url = f"http://{_bracket(url_host)}:{actual_port}"
-        _run(settings, sock, url, host, actual_port, token)
+        _run(settings, sock, url, host, actual_port, token, requested_port=port)
     finally:
         lock.close()
 
 
 def _run(
-    settings: Settings, sock: socket.socket, url: str, host: str, port: int, token: str | None
+    settings: Settings,
+    sock: socket.socket,
+    url: str,
+    host: str,
+    port: int,
+    token: str | None,
+    *,
+    requested_port: int,
 ) -> None:
     import uvicorn
 
@@ -109,7 +116,7 @@ def _run(
         runner=LocalRunner(),
         server_url=url,
     )
-    app = create_app(ctx, token=token, home_id=ident)
+    app = create_app(ctx, token=token, home_id=ident, server_port=requested_port)
     info = {
         "url": url,
         "pid": os.getpid(),

@@ -34,6 +34,9 @@ class Context:
     # Opened datastore filesystems, reused across requests (see services/datastores._open).
     filesystems: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     filesystems_lock: threading.Lock = field(default_factory=threading.Lock)
+    # The scoring gateway and replica supervisor (services.endpoints.ServingPlane), when
+    # this process serves online endpoints.
+    serving: Any = None
 
     @cached_property
     def background(self) -> ThreadPoolExecutor:

@@ -1,0 +1,345 @@
+"""Online endpoints end to end: a real server, its gateway, replica processes, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.e2e.harness import MillHome
+
+# A stdlib-only environment: a virtualenv with nothing in it builds in about a second.
+_ENV = "environment:\n  conda_file:\n    dependencies: [python=3.11, pip]\n"
+
+_SCORE = """\
+import json, os, time
+
+def init():
+    global factor
+    with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "factor.json")) as f:
+        factor = json.load(f)["factor"]
+    print("init done, factor", factor, flush=True)
+
+def run(raw_data):
+    data = json.loads(raw_data)
+    if data.get("fail"):
+        raise ValueError("asked to fail")
+    if data.get("sleep"):
+        time.sleep(data["sleep"])
+    return {"result": [x * factor for x in data["data"]], "version": os.environ.get("VERSION")}
+"""
+
+
+def _project(root: Path, factor: int = 2, version: str = "1", score: str = _SCORE) -> Path:
+    (root / "code").mkdir(parents=True, exist_ok=True)
+    (root / "code" / "score.py").write_text(score)
+    (root / "factor.json").write_text(json.dumps({"factor": factor}))
+    return root
+
+
+def _deployment(root: Path, name: str, endpoint: str, **extra: str) -> Path:
+    lines = [
+        f"name: {name}",
+        f"endpoint_name: {endpoint}",
+        "model:\n  path: factor.json",
+        "code_configuration:\n  code: code\n  scoring_script: score.py",
+        _ENV.rstrip(),
+        "instance_type: Standard_DS3_v2",
+        f"instance_count: {extra.pop('instance_count', '1')}",
+        f"environment_variables:\n  VERSION: '{extra.pop('version', '1')}'",
+    ]
+    lines += [f"{k}: {v}" for k, v in extra.items()]
+    path = root / f"{name}.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _endpoint(mill: MillHome, name: str, auth_mode: str = "key") -> dict[str, Any]:
+    path = mill.home.parent / f"{name}-endpoint.yml"
+    path.write_text(f"name: {name}\nauth_mode: {auth_mode}\n")
+    created: dict[str, Any] = mill.json("online-endpoint", "create", "--file", str(path))
+    return created
+
+
+def _keys(mill: MillHome, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = mill.json("online-endpoint", "get-credentials", "--name", name)
+    return result
+
+
+def _score(uri: str, key: str, body: Any, **headers: str) -> httpx.Response:
+    return httpx.post(
+        uri, json=body, headers={"Authorization": f"Bearer {key}", **headers}, timeout=30
+    )
+
+
+def test_code_deployment_serves_behind_key_auth(mill: MillHome, tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    endpoint = _endpoint(mill, "iris-e2e")
+    assert endpoint["auth_mode"] == "key"
+    assert endpoint["scoring_uri"].endswith("/endpoints/iris-e2e/score")
+    shown = mill.json(
+        "online-deployment",
+        "create",
+        "--file",
+        str(_deployment(project, "blue", "iris-e2e")),
+        "--all-traffic",
+        timeout=300,
+    )
+    assert shown["provisioning_state"] == "Succeeded", shown
+    assert shown["kind"] == "code"
+    assert [r["state"] for r in shown["replicas"]] == ["ready"]
+
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"data": [1, 2, 3]}))
+    out = mill.cli(
+        "online-endpoint", "invoke", "--name", "iris-e2e", "--request-file", str(request)
+    )
+    assert json.loads(out.stdout) == {"result": [2, 4, 6], "version": "1"}
+
+    uri = mill.json("online-endpoint", "show", "--name", "iris-e2e")["scoring_uri"]
+    keys = _keys(mill, "iris-e2e")
+    assert set(keys) == {"primaryKey", "secondaryKey"}
+    assert _score(uri, keys["primaryKey"], {"data": [1]}).json()["result"] == [2]
+    assert _score(uri, keys["secondaryKey"], {"data": [1]}).status_code == 200
+    assert _score(uri, "wrong", {"data": [1]}).status_code == 401
+    assert httpx.post(uri, json={"data": [1]}).status_code == 401
+
+    # run() raising: 500 with the message; the traceback is in the logs.
+    failed = _score(uri, keys["primaryKey"], {"data": [1], "fail": True})
+    assert failed.status_code == 500 and "asked to fail" in failed.text
+    logs = mill.cli(
+        "online-deployment", "get-logs", "--name", "blue", "--endpoint-name", "iris-e2e"
+    ).stdout
+    assert "init done, factor 2" in logs and "ValueError: asked to fail" in logs
+
+    # Rotating the primary key: the old one stops working, the secondary goes on.
+    mill.cli("online-endpoint", "regenerate-keys", "--name", "iris-e2e", "--key-type", "primary")
+    fresh = _keys(mill, "iris-e2e")
+    assert fresh["primaryKey"] != keys["primaryKey"]
+    assert fresh["secondaryKey"] == keys["secondaryKey"]
+    assert _score(uri, keys["primaryKey"], {"data": [1]}).status_code == 401
+    assert _score(uri, fresh["primaryKey"], {"data": [1]}).status_code == 200
+
+    summary = mill.json("online-endpoint", "show", "--name", "iris-e2e")["traffic_summary"]
+    assert "blue" in json.dumps(summary)
+    metrics = httpx.get(uri.split("/endpoints/")[0] + "/metrics").text
+    assert 'endpoint="iris-e2e"' in metrics
+
+    # Keys never show up in the server's or the replica's logs.
+    logs_text = "".join(p.read_text(errors="replace") for p in mill.home.rglob("*.log"))
+    assert fresh["primaryKey"] not in logs_text and keys["secondaryKey"] not in logs_text
+
+
+def test_traffic_split_pin_mirror_and_rollout_without_failures(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "split")
+    for name, version in (("blue", "1"), ("green", "2")):
+        mill.cli(
+            "online-deployment",
+            "create",
+            "--file",
+            str(_deployment(project, name, "split", version=version)),
+            timeout=300,
+        )
+    uri = mill.json("online-endpoint", "show", "--name", "split")["scoring_uri"]
+    key = _keys(mill, "split")["primaryKey"]
+    # No traffic yet: a clear 503, but a pinned deployment answers.
+    assert _score(uri, key, {"data": [1]}).status_code == 503
+    pinned = _score(uri, key, {"data": [1]}, **{"azureml-model-deployment": "green"})
+    assert pinned.json()["version"] == "2"
+    unknown = _score(uri, key, {"data": [1]}, **{"azureml-model-deployment": "purple"})
+    assert unknown.status_code == 404 and "blue" in unknown.text and "green" in unknown.text
+
+    bad = mill.cli(
+        "online-endpoint", "update", "--name", "split", "--traffic", "nope=100", check=False
+    )
+    assert bad.returncode != 0 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+    mill.cli("online-endpoint", "update", "--name", "split", "--traffic", "blue=50 green=50")
+    seen = Counter(
+        _score(uri, key, {"data": [1]}).headers["azureml-model-deployment"] for _ in range(200)
+    )
+    assert 60 <= seen["blue"] <= 140 and seen["blue"] + seen["green"] == 200, seen
+
+    # A deployment that takes traffic cannot be deleted.
+    refused = mill.cli(
+        "online-deployment", "delete", "-n", "green", "-e", "split", "--yes", check=False
+    )
+    assert refused.returncode != 0 and "traffic" in refused.stderr
+
+    # Roll blue forward (factor 3) under a steady stream of requests: nothing fails.
+    mill.cli("online-endpoint", "update", "--name", "split", "--traffic", "blue=100")
+    failures: list[str] = []
+    versions: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                answer = client.post(
+                    uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"}
+                )
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code} {answer.text}")
+                else:
+                    versions[str(answer.json()["version"])] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        updated = mill.json(
+            "online-deployment",
+            "update",
+            "--file",
+            str(_deployment(project, "blue", "split", version="3")),
+            timeout=300,
+        )
+        assert updated["provisioning_state"] == "Succeeded" and updated["generation"] == 2
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not failures, failures[:5]
+    assert versions["1"] > 0 and versions["3"] > 0, versions
+
+
+def test_init_failure_marks_the_deployment_failed_and_the_endpoint_serves_on(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    good = _project(tmp_path / "good")
+    _endpoint(mill, "resilient")
+    mill.cli(
+        "online-deployment",
+        "create",
+        "--file",
+        str(_deployment(good, "blue", "resilient")),
+        "--all-traffic",
+        timeout=300,
+    )
+    broken = _project(
+        tmp_path / "broken",
+        score="def init():\n    raise RuntimeError('no model here')\n\n"
+        "def run(raw):\n    return raw\n",
+    )
+    result = mill.cli(
+        "online-deployment",
+        "create",
+        "--file",
+        str(_deployment(broken, "green", "resilient")),
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "RuntimeError: no model here" in result.stderr
+    shown = mill.json("online-deployment", "show", "-n", "green", "-e", "resilient")
+    assert shown["provisioning_state"] == "Failed" and "no model here" in shown["error"]
+    uri = mill.json("online-endpoint", "show", "--name", "resilient")["scoring_uri"]
+    key = _keys(mill, "resilient")["primaryKey"]
+    answer = _score(uri, key, {"data": [2]})
+    assert answer.status_code == 200 and answer.json()["result"] == [4], answer.text
+
+
+def test_a_killed_replica_is_restarted_and_requests_go_on(mill: MillHome, tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "sturdy")
+    shown = mill.json(
+        "online-deployment",
+        "create",
+        "--file",
+        str(_deployment(project, "blue", "sturdy", instance_count="2")),
+        "--all-traffic",
+        timeout=300,
+    )
+    pids = [r["pid"] for r in shown["replicas"]]
+    assert len(pids) == 2
+    uri = shown_uri = mill.json("online-endpoint", "show", "--name", "sturdy")["scoring_uri"]
+    key = _keys(mill, "sturdy")["primaryKey"]
+    statuses: Counter[int] = Counter()
+    with httpx.Client(timeout=30) as client:
+        for i in range(400):
+            if i == 100:
+                os.kill(pids[0], signal.SIGKILL)
+            answer = client.post(
+                shown_uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"}
+            )
+            statuses[answer.status_code] += 1
+    assert statuses[200] >= 399, statuses
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        replicas = mill.json("online-deployment", "show", "-n", "blue", "-e", "sturdy")["replicas"]
+        if all(r["state"] == "ready" for r in replicas) and replicas[0]["pid"] != pids[0]:
+            break
+        time.sleep(0.3)
+    assert replicas[0]["restarts"] == 1 and replicas[0]["state"] == "ready", replicas
+    assert _score(uri, key, {"data": [1]}).status_code == 200
+
+
+def test_aml_token_endpoint(mill: MillHome, tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "tokened", auth_mode="aml_token")
+    mill.cli(
+        "online-deployment",
+        "create",
+        "--file",
+        str(_deployment(project, "blue", "tokened")),
+        "--all-traffic",
+        timeout=300,
+    )
+    credentials = _keys(mill, "tokened")
+    assert credentials["tokenType"] == "Bearer" and credentials["expiryTimeUtc"] > time.time()
+    uri = mill.json("online-endpoint", "show", "--name", "tokened")["scoring_uri"]
+    assert _score(uri, credentials["accessToken"], {"data": [5]}).json()["result"] == [10]
+    assert _score(uri, credentials["accessToken"][:-2] + "xx", {"data": [5]}).status_code == 401
+    request = tmp_path / "r.json"
+    request.write_text('{"data": [1]}')
+    out = mill.cli("online-endpoint", "invoke", "-n", "tokened", "--request-file", str(request))
+    assert json.loads(out.stdout)["result"] == [2]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("name: x\n", "name"),
+        ("name: good-name\nauth_mode: aad_token\n", "aad_token"),
+        ("name: good-name\nbogus: 1\n", "bogus"),
+    ],
+)
+def test_bad_endpoint_files_are_refused_clearly(
+    mill: MillHome, tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    path = tmp_path / "endpoint.yml"
+    path.write_text(yaml_text)
+    result = mill.cli("online-endpoint", "create", "--file", str(path), check=False)
+    assert result.returncode != 0
+    assert str(path) in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert mill.json("online-endpoint", "list") == []
+
+
+def test_unknown_endpoint_and_deployment_errors(mill: MillHome, tmp_path: Path) -> None:
+    missing = mill.cli("online-endpoint", "show", "--name", "nowhere", check=False)
+    assert missing.returncode != 0 and "nowhere" in missing.stderr
+    _endpoint(mill, "lonely")
+    uri = mill.json("online-endpoint", "show", "--name", "lonely")["scoring_uri"]
+    key = _keys(mill, "lonely")["primaryKey"]
+    assert httpx.post(uri.replace("lonely", "nowhere"), json={}).status_code == 404
+    no_deployments = _score(uri, key, {"data": [1]})
+    assert no_deployments.status_code == 503 and "traffic" in no_deployments.text
+    project = _project(tmp_path / "p")
+    bad = _deployment(project, "blue", "lonely")
+    bad.write_text(bad.read_text().replace("scoring_script: score.py", "scoring_script: nope.py"))
+    result = mill.cli("online-deployment", "create", "--file", str(bad), check=False)
+    assert result.returncode != 0 and "nope.py" in result.stderr
+    assert f"{bad}:7 code_configuration.scoring_script" in result.stderr
