@@ -343,3 +343,123 @@ def test_unknown_endpoint_and_deployment_errors(mill: MillHome, tmp_path: Path) 
     result = mill.cli("online-deployment", "create", "--file", str(bad), check=False)
     assert result.returncode != 0 and "nope.py" in result.stderr
     assert f"{bad}:7 code_configuration.scoring_script" in result.stderr
+
+
+def _save_iris_model(folder: Path) -> None:
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris(as_frame=True)
+    frame = iris.data.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    model = LogisticRegression(max_iter=500).fit(frame, iris.target)
+    example = pd.DataFrame(frame.head(2))
+    mlflow.sklearn.save_model(
+        model,
+        str(folder),
+        signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+    )
+
+
+def test_no_code_mlflow_and_onnx_deployments_with_data_collection(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    _save_iris_model(tmp_path / "iris-model")
+    mill.cli(
+        "model",
+        "create",
+        "--name",
+        "iris",
+        "--type",
+        "mlflow_model",
+        "--path",
+        str(tmp_path / "iris-model"),
+    )
+    mill.cli("model", "convert", "--name", "iris", "--version", "1", "--to", "onnx", timeout=300)
+    _endpoint(mill, "nocode")
+    blue = tmp_path / "blue.yml"
+    blue.write_text(
+        "name: blue\nendpoint_name: nocode\nmodel: azureml:iris:1\ninstance_count: 1\n"
+        "data_collector:\n  collections:\n    model_inputs: {enabled: 'true'}\n"
+        "    model_outputs: {enabled: 'true'}\n"
+    )
+    green = tmp_path / "green.yml"
+    green.write_text("name: green\nendpoint_name: nocode\nmodel: azureml:iris:2\n")
+    shown = mill.json(
+        "online-deployment", "create", "--file", str(blue), "--all-traffic", timeout=600
+    )
+    assert (shown["kind"], shown["provisioning_state"]) == ("mlflow", "Succeeded"), shown
+    assert mill.json("online-deployment", "create", "--file", str(green), timeout=600)["kind"] == (
+        "onnx"
+    )
+    uri = mill.json("online-endpoint", "show", "--name", "nocode")["scoring_uri"]
+    key = _keys(mill, "nocode")["primaryKey"]
+    columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    split = _score(uri, key, {"input_data": {"columns": columns, "data": rows}})
+    assert split.status_code == 200 and split.json() == [0, 2], split.text
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    assert _score(uri, key, {"input_data": records}).json() == [0, 2]
+    bad = _score(uri, key, {"input_data": {"columns": columns[:3], "data": [r[:3] for r in rows]}})
+    assert bad.status_code == 400 and "petal_width" in bad.text
+    malformed = httpx.post(
+        uri, content=b"{not json", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    assert malformed.status_code == 400
+
+    pin = {"azureml-model-deployment": "green"}
+    onnx = _score(uri, key, {"data": rows}, **pin)
+    assert onnx.status_code == 200 and onnx.json()["label"] == [0, 2], onnx.text
+    v2 = httpx.post(
+        uri.replace("/score", "/v2/models/iris/infer"),
+        json={"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": rows}]},
+        headers={"Authorization": f"Bearer {key}", **pin},
+        timeout=30,
+    )
+    assert v2.status_code in (200, 400), v2.text  # the input's name is the converter's
+    if v2.status_code == 400:
+        assert "input" in v2.text
+
+    collected = mill.home / "workspaces/default/datastores/workspaceblobstore/modelDataCollector"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not list(collected.rglob("model_outputs/**/*.jsonl")):
+        time.sleep(0.2)
+    inputs = list(collected.glob("nocode/blue/model_inputs/**/*.jsonl"))
+    outputs = list(collected.glob("nocode/blue/model_outputs/**/*.jsonl"))
+    assert inputs and outputs
+    assert "sepal_length" in inputs[0].read_text()
+
+
+def test_gateway_over_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
+    home = MillHome(tmp_path / "home")
+    home.env["MILL_GATEWAY_TLS"] = "1"
+    home.start()
+    try:
+        project = _project(tmp_path / "project")
+        uri = _endpoint(home, "secure")["scoring_uri"]
+        assert uri.startswith("https://127.0.0.1:")
+        home.cli(
+            "online-deployment",
+            "create",
+            "--file",
+            str(_deployment(project, "blue", "secure")),
+            "--all-traffic",
+            timeout=300,
+        )
+        request = tmp_path / "r.json"
+        request.write_text('{"data": [21]}')
+        out = home.cli("online-endpoint", "invoke", "-n", "secure", "--request-file", str(request))
+        assert json.loads(out.stdout)["result"] == [42]
+        cert = home.home / "tls" / "gateway-cert.pem"
+        key = _keys(home, "secure")["primaryKey"]
+        answer = httpx.post(
+            uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"}, verify=str(cert)
+        )
+        assert answer.status_code == 200
+        with pytest.raises(httpx.ConnectError):  # not trusted without the certificate
+            httpx.post(uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"})
+    finally:
+        home.stop()
