@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,15 +22,18 @@ from mill.serving.upstream import ReplicaAddress, probe_sync
 SCORE = "/endpoints/e/score"
 
 
-def _sockets(pid: int) -> int:
-    """Open sockets of a process: its listener plus one per connection."""
-    folder = f"/proc/{pid}/fd"
+def _connections_to(port: int) -> int:
+    """ESTABLISHED TCP connections to a loopback port (the gateway's, once probes closed)."""
     count = 0
-    for fd in os.listdir(folder):
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            count += os.readlink(f"{folder}/{fd}").startswith("socket:")
+            lines = Path(table).read_text().splitlines()[1:]
         except OSError:
-            pass
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                count += 1
     return count
 
 
@@ -145,12 +147,11 @@ def test_replica_dropped_from_the_route_is_drained(tmp_path: Path) -> None:
     with replicas(tmp_path, ("old", ""), ("new", "")) as (old, new):
         gateway = Gateway()
         gateway.set_endpoint(endpoint("e", {"blue": DeploymentRoute("blue", (old.address,))}))
-        baseline = _sockets(old.process.pid)
         with serving(gateway) as server, httpx.Client(base_url=server.url) as client:
             with ThreadPoolExecutor(1) as pool:
                 slow = pool.submit(client.post, SCORE, json={"sleep": 1}, headers=AUTH)
                 wait_for(lambda: _in_flight(gateway, "e") == 1, what="the slow request")
-                assert _sockets(old.process.pid) == baseline + 1  # the gateway's connection
+                assert _connections_to(old.address.port) == 1  # the gateway's one connection
                 gateway.set_endpoint(
                     endpoint("e", {"blue": DeploymentRoute("blue", (new.address,))})
                 )
@@ -160,7 +161,7 @@ def test_replica_dropped_from_the_route_is_drained(tmp_path: Path) -> None:
                 answer = slow.result()
             assert answer.status_code == 200
             assert answer.json()["deployment"] == "old"
-            wait_for(lambda: _sockets(old.process.pid) == baseline, what="the drained close")
+            wait_for(lambda: _connections_to(old.address.port) == 0, what="the drained close")
 
             gateway.set_endpoint(endpoint("e", {"blue": DeploymentRoute("blue", ())}))
             none = client.post(SCORE, json={}, headers=AUTH)
@@ -184,7 +185,6 @@ def test_stop_lets_in_flight_requests_finish(tmp_path: Path) -> None:
     with replicas(tmp_path, ("blue", "")) as (blue,):
         gateway = Gateway()
         gateway.set_endpoint(endpoint("e", {"blue": DeploymentRoute("blue", (blue.address,))}))
-        baseline = _sockets(blue.process.pid)
         with serving(gateway) as server, httpx.Client(base_url=server.url) as client:
             with ThreadPoolExecutor(1) as pool:
                 slow = pool.submit(client.post, SCORE, json={"sleep": 1}, headers=AUTH)
@@ -199,5 +199,5 @@ def test_stop_lets_in_flight_requests_finish(tmp_path: Path) -> None:
             except httpx.TransportError:
                 pass
             wait_for(  # the gateway closed its connection to the replica
-                lambda: _sockets(blue.process.pid) == baseline, what="the connection to close"
+                lambda: _connections_to(blue.address.port) == 0, what="the connection to close"
             )
