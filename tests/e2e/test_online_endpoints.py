@@ -413,15 +413,34 @@ def test_no_code_mlflow_and_onnx_deployments_with_data_collection(
     pin = {"azureml-model-deployment": "green"}
     onnx = _score(uri, key, {"data": rows}, **pin)
     assert onnx.status_code == 200 and onnx.json()["label"] == [0, 2], onnx.text
+    auth = {"Authorization": f"Bearer {key}", **pin}
+    metadata = httpx.get(uri.replace("/score", "/v2/models/iris"), headers=auth, timeout=30)
+    assert metadata.status_code == 200, metadata.text
+    first = metadata.json()["inputs"][0]
     v2 = httpx.post(
         uri.replace("/score", "/v2/models/iris/infer"),
-        json={"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": rows}]},
-        headers={"Authorization": f"Bearer {key}", **pin},
+        json={
+            "inputs": [
+                {
+                    "name": first["name"],
+                    "shape": [2, 4],
+                    "datatype": "FP32",
+                    "data": [x for row in rows for x in row],
+                }
+            ]
+        },
+        headers=auth,
         timeout=30,
     )
-    assert v2.status_code in (200, 400), v2.text  # the input's name is the converter's
-    if v2.status_code == 400:
-        assert "input" in v2.text
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["model_name"] == "iris" and v2.json()["outputs"][0]["data"] == [0, 2]
+    wrong = httpx.post(
+        uri.replace("/score", "/v2/models/iris/infer"),
+        json={"inputs": [{"name": "nope", "shape": [1, 4], "datatype": "FP32", "data": rows[0]}]},
+        headers=auth,
+        timeout=30,
+    )
+    assert wrong.status_code == 400 and "nope" in wrong.text
 
     collected = mill.home / "workspaces/default/datastores/workspaceblobstore/modelDataCollector"
     deadline = time.monotonic() + 10
