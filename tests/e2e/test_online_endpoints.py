@@ -482,3 +482,117 @@ def test_gateway_over_tls_with_a_self_signed_certificate(tmp_path: Path) -> None
             httpx.post(uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"})
     finally:
         home.stop()
+
+
+def _replicas(mill: MillHome, endpoint: str, name: str = "blue") -> list[dict[str, Any]]:
+    shown = mill.json("online-deployment", "show", "-n", name, "-e", endpoint)
+    replicas: list[dict[str, Any]] = shown["replicas"]
+    return replicas
+
+
+def _until(check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.3)
+
+
+def test_probes_take_a_stuck_replica_out_of_traffic_then_restart_it(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "probed")
+    spec = _deployment(
+        project,
+        "blue",
+        "probed",
+        instance_count="2",
+        readiness_probe="{period: 1, timeout: 1, failure_threshold: 1}",
+        liveness_probe="{period: 1, timeout: 1, failure_threshold: 6}",
+    )
+    mill.cli("online-deployment", "create", "--file", str(spec), "--all-traffic", timeout=300)
+    uri = mill.json("online-endpoint", "show", "--name", "probed")["scoring_uri"]
+    key = _keys(mill, "probed")["primaryKey"]
+    stuck = _replicas(mill, "probed")[0]
+    os.kill(stuck["pid"], signal.SIGSTOP)  # alive but answering nothing
+    try:
+        _until(lambda: _replicas(mill, "probed")[0]["state"] == "unready", timeout=30)
+        # Out of traffic: every request goes to the other replica and succeeds.
+        for _ in range(20):
+            assert _score(uri, key, {"data": [1]}).status_code == 200
+        # Still failing after failure_threshold x period of liveness: restarted.
+        _until(lambda: _replicas(mill, "probed")[0]["restarts"] == 1, timeout=60)
+        _until(lambda: _replicas(mill, "probed")[0]["state"] == "ready", timeout=60)
+    finally:
+        try:
+            os.kill(stuck["pid"], signal.SIGKILL)
+        except OSError:
+            pass
+    assert _replicas(mill, "probed")[0]["pid"] != stuck["pid"]
+    assert _score(uri, key, {"data": [1]}).status_code == 200
+
+
+def test_target_utilization_scales_out_under_load_and_back_in(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "elastic")
+    spec = _deployment(
+        project,
+        "blue",
+        "elastic",
+        scale_settings="{type: target_utilization, min_instances: 1, max_instances: 3, "
+        "polling_interval: 1, target_utilization_percentage: 50}",
+        request_settings="{max_concurrent_requests_per_instance: 1, max_queue_wait_ms: 10000}",
+    )
+    shown = mill.json(
+        "online-deployment", "create", "--file", str(spec), "--all-traffic", timeout=300
+    )
+    assert shown["current_instances"] == 1
+    uri = mill.json("online-endpoint", "show", "--name", "elastic")["scoring_uri"]
+    key = _keys(mill, "elastic")["primaryKey"]
+    stop = threading.Event()
+    failures: list[int] = []
+
+    def load() -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                answer = client.post(
+                    uri,
+                    json={"data": [1], "sleep": 0.2},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                if answer.status_code != 200:
+                    failures.append(answer.status_code)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        _until(
+            lambda: (
+                mill.json("online-deployment", "show", "-n", "blue", "-e", "elastic")[
+                    "current_instances"
+                ]
+                == 3
+            ),
+            timeout=60,
+        )
+        _until(lambda: sum(r["state"] == "ready" for r in _replicas(mill, "elastic")) == 3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not failures, failures
+    # Idle: one replica at a time drains away, down to min_instances.
+    _until(
+        lambda: (
+            mill.json("online-deployment", "show", "-n", "blue", "-e", "elastic")[
+                "current_instances"
+            ]
+            == 1
+        ),
+        timeout=60,
+    )
+    assert _score(uri, key, {"data": [1]}).status_code == 200

@@ -212,8 +212,8 @@ def endpoint_invoke(
     uri = endpoint.get("scoring_uri")
     if not uri:
         raise UsageError("the server has no scoring gateway running")
-    local = settings()
-    tls_cert = local.gateway_tls_cert or local.home / "tls" / "gateway-cert.pem"
+    config = settings()
+    tls_cert = config.gateway_tls_cert or config.home / "tls" / "gateway-cert.pem"
     verify: Any = str(tls_cert) if uri.startswith("https") and tls_cert.is_file() else True
     try:
         response = httpx.post(

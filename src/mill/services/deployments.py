@@ -27,7 +27,7 @@ from mill.services.context import Context
 from mill.services.launch import resolve_uri
 from mill.services.uploads import snapshot_files
 from mill.serving import model_plans
-from mill.serving.replicas import ProbeSettings, ReplicaSet, log_excerpt
+from mill.serving.replicas import ProbeSettings, ReplicaSet, ScalePolicy, log_excerpt
 
 __all__ = [
     "create",
@@ -189,6 +189,7 @@ def read(ctx: Context, deployment: OnlineDeployment) -> dict[str, Any]:
         replica_set = plane.active.get((deployment.endpoint, deployment.name))
         if replica_set is not None:
             result["replicas"] = replica_set.describe()
+            result["current_instances"] = len(replica_set.serving)
     return result
 
 
@@ -417,7 +418,12 @@ def _replica_set(ctx: Context, deployment: OnlineDeployment) -> ReplicaSet:
         )
         plan["code_dir"] = str(code_dir)
         plan["scoring_script"] = spec["code_configuration"]["scoring_script"]
-    probe = spec.get("liveness_probe") or {}
+    settings = spec.get("request_settings") or {}
+    max_concurrent = int(settings.get("max_concurrent_requests_per_instance", 1))
+    count = int(spec.get("instance_count", 1))
+    scale = _scale_policy(spec.get("scale_settings") or {}, max_concurrent)
+    if scale is not None:
+        count = min(scale.max_instances, max(scale.min_instances, count))
     return ReplicaSet(
         endpoint=deployment.endpoint,
         deployment=deployment.name,
@@ -426,16 +432,34 @@ def _replica_set(ctx: Context, deployment: OnlineDeployment) -> ReplicaSet:
         plan=plan,
         env=env,
         folder=folder,
-        count=int(spec.get("instance_count", 1)),
-        liveness=ProbeSettings(
-            initial_delay=float(probe.get("initial_delay", 10)),
-            period=float(probe.get("period", 10)),
-            timeout=float(probe.get("timeout", 2)),
-            failure_threshold=int(probe.get("failure_threshold", 30)),
-        ),
+        count=count,
+        liveness=_probe(spec.get("liveness_probe") or {}),
+        readiness=_probe(spec.get("readiness_probe") or {}),
+        scale=scale,
         startup_timeout_s=_STARTUP_TIMEOUT_S,
-        drain_s=int((spec.get("request_settings") or {}).get("request_timeout_ms", 5000)) / 1000
-        + 1.0,
+        drain_s=int(settings.get("request_timeout_ms", 5000)) / 1000 + 1.0,
+    )
+
+
+def _probe(fields: dict[str, Any]) -> ProbeSettings:
+    return ProbeSettings(
+        initial_delay=float(fields.get("initial_delay", 10)),
+        period=float(fields.get("period", 10)),
+        timeout=float(fields.get("timeout", 2)),
+        failure_threshold=int(fields.get("failure_threshold", 30)),
+        success_threshold=int(fields.get("success_threshold", 1)),
+    )
+
+
+def _scale_policy(fields: dict[str, Any], max_concurrent: int) -> ScalePolicy | None:
+    if fields.get("type") != "target_utilization":
+        return None
+    return ScalePolicy(
+        min_instances=int(fields.get("min_instances") or 1),
+        max_instances=int(fields.get("max_instances") or fields.get("min_instances") or 1),
+        polling_interval=float(fields.get("polling_interval") or 1),
+        target_utilization=float(fields.get("target_utilization_percentage") or 70),
+        max_concurrent=max_concurrent,
     )
 
 

@@ -73,7 +73,10 @@ def start_serving(ctx: Context, server_port: int) -> ServingPlane:
         if holder:
             publish(ctx, replica_set.endpoint)
 
-    supervisor = Supervisor(settings.home, on_change=replicas_changed)
+    def load(endpoint: str, deployment: str) -> int:
+        return holder[0].gateway.load(endpoint, deployment) if holder else 0
+
+    supervisor = Supervisor(settings.home, on_change=replicas_changed, load=load)
     gateway = Gateway(
         max_body_bytes=settings.gateway_max_body_mb * 2**20,
         on_replica_lost=supervisor.replica_lost,

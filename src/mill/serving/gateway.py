@@ -211,6 +211,15 @@ class Gateway:
         """Recent traffic of ``endpoint``: per deployment requests, status codes, p50/p99 ms."""
         return self.telemetry.summary(endpoint, seconds)
 
+    def load(self, endpoint: str, deployment: str) -> int:
+        """Requests of the deployment in flight or waiting for a slot now (any thread: a
+        racy read of counters, good enough for autoscaling)."""
+        served = self._endpoints.get(endpoint)
+        pool = served.pools.get(deployment) if served is not None else None
+        if pool is None:
+            return 0
+        return sum(replica.in_flight for replica in pool.replicas) + pool.waiting
+
     def _wake(self) -> None:
         loop = self._loop
         if loop is not None:

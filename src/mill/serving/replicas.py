@@ -9,6 +9,18 @@ started again (it rejoins when ready). A replica that exits while starting with 
 replica's ``INIT_FAILED`` status fails the whole set: ``init()`` is the user's code and
 will fail the same way again, so the set reports the log excerpt instead of looping.
 
+Probes follow Azure's fields: a ready replica failing its readiness probe for
+``failure_threshold`` times ``period`` seconds leaves traffic (without a restart) until it
+passes ``success_threshold`` times in a row; failing its liveness probe that long gets it
+restarted. Both probe the replica's health route (``GET /``), as Azure's probes do.
+
+With a ``target_utilization`` scale policy the set grows and shrinks between its bounds on
+concurrency: every ``polling_interval`` the mean number of requests in flight or waiting
+(sampled each tick from the gateway) is compared with ``target`` percent of the ready
+replicas' capacity (``max_concurrent`` each). Above it the set grows at once to the size
+that would meet the target; below half of it for three intervals in a row it sheds one
+replica, which leaves traffic first and stops after draining.
+
 Nothing here knows about endpoints' keys or traffic: whenever the ready replicas of a set
 change, ``on_change(set)`` is called (from the supervisor's thread) and the caller builds
 the gateway's route from :meth:`ReplicaSet.ready_addresses`.
@@ -18,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 import subprocess
@@ -32,7 +45,16 @@ from mill.compute.processes import kill_tree
 from mill.serving.gateway import ReplicaAddress
 from mill.serving.upstream import probe_sync
 
-__all__ = ["INIT_FAILED", "ProbeSettings", "Replica", "ReplicaSet", "Supervisor", "runtime_path"]
+__all__ = [
+    "INIT_FAILED",
+    "ProbeSettings",
+    "Replica",
+    "ReplicaSet",
+    "ScalePolicy",
+    "Supervisor",
+    "log_excerpt",
+    "runtime_path",
+]
 
 log = logging.getLogger("mill.serving")
 
@@ -52,6 +74,18 @@ class ProbeSettings:
     success_threshold: int = 1
 
 
+@dataclass(frozen=True)
+class ScalePolicy:
+    """``scale_settings: {type: target_utilization, ...}`` on concurrency."""
+
+    min_instances: int
+    max_instances: int
+    polling_interval: float = 1.0
+    target_utilization: float = 70.0  # percent of the ready replicas' concurrent capacity
+    max_concurrent: int = 1
+    scale_down_after: int = 3  # intervals in a row under half the target
+
+
 @dataclass
 class Replica:
     index: int
@@ -59,11 +93,13 @@ class Replica:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     address: ReplicaAddress | None = None
-    state: str = "starting"  # starting | ready | stopped
+    state: str = "starting"  # starting | ready | unready | draining | stopped
     started_at: float = 0.0
     last_probe: float = 0.0
-    failures: int = 0
+    failing_since: float | None = None  # first failed probe of the current failing streak
+    passes: int = 0  # probes passed in a row while unready
     restarts: int = 0
+    drained_at: float = 0.0  # when a draining replica may be stopped
 
 
 @dataclass
@@ -79,11 +115,22 @@ class ReplicaSet:
     folder: Path  # plans, port files and logs
     count: int
     liveness: ProbeSettings = field(default_factory=ProbeSettings)
+    readiness: ProbeSettings = field(default_factory=ProbeSettings)
+    scale: ScalePolicy | None = None
     startup_timeout_s: float = 600.0
     drain_s: float = 6.0  # how long requests in flight may take once the set is retired
     replicas: list[Replica] = field(default_factory=list)
     failed: str | None = None  # why the set cannot serve (init() failed, start timed out)
     stopping: bool = False
+    live: bool = False  # every replica was ready once: the set has served
+    load_samples: list[int] = field(default_factory=list)
+    last_scaled: float = 0.0
+    low_intervals: int = 0
+
+    @property
+    def serving(self) -> list[Replica]:
+        """The replicas that count towards the set's size (not draining or stopped)."""
+        return [r for r in self.replicas if r.state not in ("draining", "stopped")]
 
     @property
     def key(self) -> str:
@@ -102,6 +149,7 @@ class ReplicaSet:
                 "log": r.log_path.name,
             }
             for r in self.replicas
+            if r.state != "stopped"
         ]
 
 
@@ -125,9 +173,15 @@ def runtime_path(home: Path) -> Path:
 class Supervisor:
     """Starts, watches and stops replica sets, from one thread."""
 
-    def __init__(self, home: Path, on_change: Callable[[ReplicaSet], None]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        on_change: Callable[[ReplicaSet], None],
+        load: Callable[[str, str], int] | None = None,
+    ) -> None:
         self.home = home
         self.on_change = on_change
+        self.load = load  # requests in flight or waiting for (endpoint, deployment)
         self._sets: dict[str, ReplicaSet] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -152,14 +206,9 @@ class Supervisor:
     def launch(self, replica_set: ReplicaSet) -> None:
         """Start every replica of the set; :meth:`wait_ready` tells when they serve."""
         replica_set.folder.mkdir(parents=True, exist_ok=True)
-        for index in range(replica_set.count):
-            replica = Replica(
-                index=index,
-                token=secrets.token_urlsafe(24),
-                log_path=replica_set.folder / f"replica-{index}.log",
-            )
-            replica_set.replicas.append(replica)
-            self._spawn(replica_set, replica)
+        for _ in range(replica_set.count):
+            self._add_replica(replica_set)
+        replica_set.last_scaled = time.monotonic()
         with self._lock:
             self._sets[replica_set.key] = replica_set
 
@@ -170,7 +219,8 @@ class Supervisor:
         while time.monotonic() < deadline:
             if replica_set.failed:
                 raise RuntimeError(replica_set.failed)
-            if all(r.state == "ready" for r in replica_set.replicas):
+            if all(r.state == "ready" for r in replica_set.serving):
+                replica_set.live = True
                 return
             time.sleep(0.05)
         starting = [r for r in replica_set.replicas if r.state != "ready"]
@@ -206,7 +256,9 @@ class Supervisor:
         while not self._stop.wait(_TICK_S):
             for replica_set in self.sets():
                 try:
-                    if self._check(replica_set):
+                    changed = self._check(replica_set)
+                    changed |= self._autoscale(replica_set)
+                    if changed:
                         self.on_change(replica_set)
                 except Exception:  # one bad set must not stop the supervision of others
                     log.exception("supervising %s failed", replica_set.key)
@@ -215,9 +267,15 @@ class Supervisor:
         """One look at every replica; True when the ready ones changed."""
         changed = False
         now = time.monotonic()
-        for replica in replica_set.replicas:
+        for replica in list(replica_set.replicas):
             if replica_set.stopping or replica_set.failed:
                 return changed
+            if replica.state == "stopped":
+                continue
+            if replica.state == "draining":
+                if now >= replica.drained_at:
+                    self._stop_replica(replica)
+                continue
             process = replica.process
             code = process.poll() if process else None
             if code is not None:
@@ -231,33 +289,105 @@ class Supervisor:
             if replica.state == "starting":
                 if probe_sync(replica.address, replica_set.liveness.timeout) == 200:
                     replica.state = "ready"
-                    replica.failures = 0
+                    replica.failing_since = None
                     replica.last_probe = now
                     changed = True
                 else:
                     changed |= self._starting_too_long(replica_set, replica, now)
                 continue
-            lost = replica.address.id in self._lost
-            self._lost.discard(replica.address.id)
-            if lost or now - replica.last_probe >= replica_set.liveness.period:
-                replica.last_probe = now
-                if probe_sync(replica.address, replica_set.liveness.timeout) == 200:
-                    replica.failures = 0
-                else:
-                    replica.failures += 1
-                    if lost or replica.failures >= replica_set.liveness.failure_threshold:
-                        log.warning(
-                            "replica %s/%d failed its liveness probe; restarting",
-                            replica_set.key,
-                            replica.index,
-                        )
-                        self._restart(replica_set, replica, "failed its liveness probe")
-                        changed = True
+            changed |= self._probe(replica_set, replica, now)
         return changed
+
+    def _probe(self, replica_set: ReplicaSet, replica: Replica, now: float) -> bool:
+        """Readiness and liveness of a started replica; True when it entered or left traffic."""
+        assert replica.address is not None
+        live, ready = replica_set.liveness, replica_set.readiness
+        lost = replica.address.id in self._lost
+        self._lost.discard(replica.address.id)
+        if not lost and now - replica.last_probe < min(live.period, ready.period):
+            return False
+        replica.last_probe = now
+        timeout = min(live.timeout, ready.timeout)
+        if probe_sync(replica.address, timeout) == 200:
+            replica.failing_since = None
+            if replica.state == "unready":
+                replica.passes += 1
+                if replica.passes >= ready.success_threshold:
+                    replica.state = "ready"
+                    return True
+            return False
+        replica.passes = 0
+        if replica.failing_since is None:
+            replica.failing_since = now
+        failing_for = now - replica.failing_since
+        if lost or failing_for >= (live.failure_threshold - 1) * live.period:
+            log.warning(
+                "replica %s/%d failed its liveness probe; restarting",
+                replica_set.key,
+                replica.index,
+            )
+            self._restart(replica_set, replica, "failed its liveness probe")
+            return True
+        if replica.state == "ready" and failing_for >= (ready.failure_threshold - 1) * ready.period:
+            log.warning(
+                "replica %s/%d is not ready; out of traffic", replica_set.key, replica.index
+            )
+            replica.state = "unready"
+            return True
+        return False
+
+    # Autoscaling -------------------------------------------------------------------
+    def _autoscale(self, replica_set: ReplicaSet) -> bool:
+        policy = replica_set.scale
+        if policy is None or self.load is None or replica_set.stopping or replica_set.failed:
+            return False
+        replica_set.load_samples.append(self.load(replica_set.endpoint, replica_set.deployment))
+        now = time.monotonic()
+        if now - replica_set.last_scaled < policy.polling_interval:
+            return False
+        samples, replica_set.load_samples = replica_set.load_samples, []
+        replica_set.last_scaled = now
+        mean = sum(samples) / len(samples)
+        serving = replica_set.serving
+        ready = sum(1 for r in serving if r.state == "ready")
+        capacity = max(ready, 1) * policy.max_concurrent
+        utilization = 100.0 * mean / capacity
+        if utilization > policy.target_utilization:
+            replica_set.low_intervals = 0
+            wanted = math.ceil(mean * 100.0 / (policy.target_utilization * policy.max_concurrent))
+            wanted = min(policy.max_instances, max(wanted, len(serving)))
+            for _ in range(wanted - len(serving)):
+                self._add_replica(replica_set)
+            if wanted > len(serving):
+                log.info("scaled %s up to %d replicas", replica_set.key, wanted)
+            return False  # the new replicas join traffic when they are ready
+        if utilization < policy.target_utilization / 2 and len(serving) > policy.min_instances:
+            replica_set.low_intervals += 1
+            if replica_set.low_intervals >= policy.scale_down_after:
+                replica_set.low_intervals = 0
+                victim = max(serving, key=lambda r: r.index)
+                victim.state = "draining"
+                victim.drained_at = now + replica_set.drain_s
+                log.info("scaled %s down to %d replicas", replica_set.key, len(serving) - 1)
+                return True
+        else:
+            replica_set.low_intervals = 0
+        return False
+
+    def _add_replica(self, replica_set: ReplicaSet) -> Replica:
+        index = max((r.index for r in replica_set.replicas), default=-1) + 1
+        replica = Replica(
+            index=index,
+            token=secrets.token_urlsafe(24),
+            log_path=replica_set.folder / f"replica-{index}.log",
+        )
+        replica_set.replicas.append(replica)
+        self._spawn(replica_set, replica)
+        return replica
 
     def _exited(self, replica_set: ReplicaSet, replica: Replica, code: int) -> bool:
         was_ready = replica.state == "ready"
-        if replica.state == "starting" and code == INIT_FAILED:
+        if replica.state == "starting" and code == INIT_FAILED and not replica_set.live:
             replica_set.failed = "init() failed:\n" + log_excerpt(replica.log_path)
             replica.state = "stopped"
             self._terminate(replica_set)
@@ -306,7 +436,8 @@ class Supervisor:
         env["MILL_REPLICA_TOKEN"] = replica.token
         replica.address = None
         replica.state = "starting"
-        replica.failures = 0
+        replica.failing_since = None
+        replica.passes = 0
         replica.started_at = time.monotonic()
         with replica.log_path.open("ab") as out:
             replica.process = subprocess.Popen(
@@ -321,17 +452,20 @@ class Supervisor:
 
     def _terminate(self, replica_set: ReplicaSet, grace_s: float = 5.0) -> None:
         for replica in replica_set.replicas:
-            process = replica.process
-            if process is None or process.poll() is not None:
-                replica.state = "stopped"
-                continue
-            try:
-                process.terminate()
-                process.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                kill_tree(process.pid)
-                process.wait(timeout=5)
-            replica.state = "stopped"
+            self._stop_replica(replica, grace_s)
+
+    @staticmethod
+    def _stop_replica(replica: Replica, grace_s: float = 5.0) -> None:
+        process = replica.process
+        replica.state = "stopped"
+        if process is None or process.poll() is not None:
+            return
+        try:
+            process.terminate()
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            kill_tree(process.pid)
+            process.wait(timeout=5)
 
 
 def log_excerpt(path: Path, lines: int = 30) -> str:

@@ -315,6 +315,10 @@ class DeploymentPool:
             self.on_lost(replica.address)
 
     @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @property
     def in_flight(self) -> int:
         return sum(r.in_flight for r in self.replicas) + sum(r.in_flight for r in self._draining)
 
