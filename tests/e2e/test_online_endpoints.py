@@ -596,3 +596,47 @@ def test_target_utilization_scales_out_under_load_and_back_in(
         timeout=60,
     )
     assert _score(uri, key, {"data": [1]}).status_code == 200
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_server_comes_back_serving_and_reaps_its_old_replicas(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "phoenix")
+    mill.cli(
+        "online-deployment",
+        "create",
+        "--file",
+        str(_deployment(project, "blue", "phoenix")),
+        "--all-traffic",
+        timeout=300,
+    )
+    old_pid = _replicas(mill, "phoenix")[0]["pid"]
+    key = _keys(mill, "phoenix")["primaryKey"]
+    server = json.loads((mill.home / "server.json").read_text())
+    os.kill(server["pid"], signal.SIGKILL)
+    _until(lambda: not _alive(server["pid"]), timeout=10)
+    assert _alive(old_pid)  # orphaned: nobody stopped it
+    mill.start()
+    _until(lambda: _replicas(mill, "phoenix")[0]["state"] == "ready", timeout=120)
+    assert not _alive(old_pid)
+    uri = mill.json("online-endpoint", "show", "--name", "phoenix")["scoring_uri"]
+    assert _score(uri, key, {"data": [3]}).json()["result"] == [6]  # the same keys
+
+    folder = mill.home / "endpoints" / "phoenix" / "blue"
+    assert list(folder.glob("g*/replica-0.log"))
+    mill.cli("online-endpoint", "update", "--name", "phoenix", "--traffic", "blue=0")
+    mill.cli("online-deployment", "delete", "-n", "blue", "-e", "phoenix", "--yes")
+    _until(lambda: not list(folder.glob("g*")), timeout=30)  # drained, stopped, removed
+    mill.cli("online-endpoint", "delete", "--name", "phoenix", "--yes")
+    assert mill.json("online-endpoint", "list") == []
+    secrets = mill.json("secret", "list")
+    assert not [s for s in secrets if "phoenix" in s["name"]]  # its keys went with it

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from mill.serving.replicas import ProbeSettings, ReplicaSet, ScalePolicy, log_ex
 __all__ = [
     "create",
     "delete",
+    "forget",
     "get_logs",
     "list_deployments",
     "recover",
@@ -104,7 +106,7 @@ def list_deployments(ctx: Context, workspace: str, endpoint: str) -> list[dict[s
 
 def delete(ctx: Context, workspace: str, endpoint: str, name: str) -> None:
     owner = endpoints.get_for_workspace(ctx, workspace, endpoint)
-    ctx.store.get_deployment(endpoint, name)
+    deployment = ctx.store.get_deployment(endpoint, name)
     if owner.traffic.get(name):
         raise UsageError(
             f"deployment {name!r} takes {owner.traffic[name]}% of endpoint {endpoint!r}'s traffic",
@@ -113,8 +115,14 @@ def delete(ctx: Context, workspace: str, endpoint: str, name: str) -> None:
     if owner.mirror_traffic.get(name):
         endpoints.set_traffic(ctx, endpoint, owner.traffic)  # also drops its mirror share
     ctx.store.delete_deployment(endpoint, name)
-    stop_replicas(ctx, endpoint, name)
+    forget(ctx, deployment)
     endpoints.publish(ctx, endpoint)
+
+
+def forget(ctx: Context, deployment: OnlineDeployment) -> None:
+    """Stop serving a deleted deployment: its replicas drain and stop, its files go."""
+    draining = stop_replicas(ctx, deployment.endpoint, deployment.name)
+    _remove_generations(ctx, deployment, keep={draining} if draining else set())
 
 
 def get_logs(
@@ -139,14 +147,18 @@ def get_logs(
     }
 
 
-def stop_replicas(ctx: Context, endpoint: str, name: str) -> None:
+def stop_replicas(ctx: Context, endpoint: str, name: str) -> int | None:
+    """Take the deployment's replicas out of service (they stop after draining); the
+    generation retired, or None when none was running."""
     plane = ctx.serving
     if plane is None:
-        return
+        return None
     with plane.lock:
         replica_set = plane.active.pop((endpoint, name), None)
-    if replica_set is not None:
-        plane.supervisor.retire(replica_set, drain_s=_drain_seconds(replica_set))
+    if replica_set is None:
+        return None
+    plane.supervisor.retire(replica_set, drain_s=_drain_seconds(replica_set))
+    return replica_set.generation
 
 
 def recover(ctx: Context) -> None:
@@ -345,7 +357,7 @@ def _rollout(ctx: Context, deployment: OnlineDeployment, all_traffic: bool) -> N
         try:
             plane.supervisor.wait_ready(replica_set, _STARTUP_TIMEOUT_S)
         except RuntimeError:
-            plane.supervisor.retire(replica_set)
+            plane.supervisor.retire(replica_set, remove_files=False)  # get-logs reads them
             raise
     except Exception as exc:  # the deployment reports it; the endpoint serves on
         reason = str(exc) if isinstance(exc, (MillError, RuntimeError)) else repr(exc)
@@ -364,6 +376,7 @@ def _rollout(ctx: Context, deployment: OnlineDeployment, all_traffic: bool) -> N
         endpoints.publish(ctx, deployment.endpoint)
     if old is not None:
         plane.supervisor.retire(old, drain_s=_drain_seconds(old))
+    _remove_generations(ctx, deployment, keep={deployment.generation, old.generation if old else 0})
 
 
 def _set_state(ctx: Context, deployment: OnlineDeployment, state: str, error: str | None) -> bool:
@@ -486,6 +499,14 @@ def _build(ctx: Context, deployment: OnlineDeployment, log_path: Path) -> str:
             "Using the cached environment" if built.cache_hit else f"Built in {built.seconds:.1f} s"
         )
     return str(built.python)
+
+
+def _remove_generations(ctx: Context, deployment: OnlineDeployment, keep: set[int]) -> None:
+    """Delete the folders of the deployment's generations that nothing runs from."""
+    root = ctx.settings.endpoints_root / deployment.endpoint / deployment.name
+    for folder in root.glob("g*"):
+        if folder.name[1:].isdigit() and int(folder.name[1:]) not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _folder(ctx: Context, deployment: OnlineDeployment) -> Path:

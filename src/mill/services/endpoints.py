@@ -106,6 +106,9 @@ def start_serving(ctx: Context, server_port: int) -> ServingPlane:
     holder.append(plane)
     ctx.serving = plane
     log.info("scoring gateway listening on %s", server.url)
+    orphans = supervisor.reap_orphans(settings.endpoints_root)
+    if orphans:
+        log.warning("stopped %d replica(s) left running by a previous server", len(orphans))
     for endpoint in ctx.store.list_endpoints():
         publish(ctx, endpoint.name)
     deployments.recover(ctx)
@@ -288,7 +291,7 @@ def delete(ctx: Context, workspace: str, name: str) -> None:
 
     endpoint = _get(ctx, workspace, name)
     for deployment in ctx.store.list_deployments(name):
-        deployments.stop_replicas(ctx, name, deployment.name)
+        deployments.forget(ctx, deployment)
     ctx.store.delete_endpoint(name)
     plane: ServingPlane | None = ctx.serving
     if plane is not None:

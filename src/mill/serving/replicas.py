@@ -33,6 +33,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import subprocess
 import threading
 import time
@@ -231,17 +232,44 @@ class Supervisor:
         )
         raise RuntimeError(replica_set.failed)
 
-    def retire(self, replica_set: ReplicaSet, drain_s: float = 0.0) -> None:
-        """Stop a set (after ``drain_s`` seconds, so requests in flight finish)."""
+    def retire(
+        self, replica_set: ReplicaSet, drain_s: float = 0.0, *, remove_files: bool = True
+    ) -> None:
+        """Stop a set (after ``drain_s`` seconds, so requests in flight finish), then delete
+        its folder (staged code and model links, plans, logs) unless told to keep it."""
         replica_set.stopping = True
         with self._lock:
             self._sets.pop(replica_set.key, None)
+
+        def finish() -> None:
+            self._terminate(replica_set)
+            if remove_files:
+                shutil.rmtree(replica_set.folder, ignore_errors=True)
+
         if drain_s > 0:
-            timer = threading.Timer(drain_s, self._terminate, args=(replica_set,))
+            timer = threading.Timer(drain_s, finish)
             timer.daemon = True
             timer.start()
         else:
-            self._terminate(replica_set)
+            finish()
+
+    def reap_orphans(self, root: Path) -> list[int]:
+        """Kill replicas a previous control plane left running (it was killed, so it could
+        not stop them): every live process named by a port file under ``root`` whose command
+        line is a Mill replica's. Returns the pids killed."""
+        killed: list[int] = []
+        for port_file in root.glob("*/*/g*/replica-*.port"):
+            try:
+                pid = int(json.loads(port_file.read_text())["pid"])
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    command = f.read().split(b"\0")
+            except (OSError, ValueError, KeyError):
+                continue
+            plan = str(port_file.with_suffix(".json")).encode()
+            if f"{_RUNTIME_PACKAGE}.replica".encode() in command and plan in command:
+                kill_tree(pid)
+                killed.append(pid)
+        return killed
 
     def sets(self) -> list[ReplicaSet]:
         with self._lock:
