@@ -82,3 +82,59 @@ def test_job_api_never_answers_500(api: TestClient, body: Any) -> None:
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert set(response.json()) == {"code", "message", "hint", "details"}
+
+
+ONLINE_FIELDS = [
+    "name", "endpoint_name", "auth_mode", "traffic", "mirror_traffic", "model", "path", "type",
+    "code_configuration", "code", "scoring_script", "environment", "conda_file", "instance_count",
+    "request_settings", "request_timeout_ms", "max_concurrent_requests_per_instance",
+    "liveness_probe", "readiness_probe", "period", "failure_threshold", "scale_settings",
+    "min_instances", "max_instances", "data_collector", "collections", "enabled", "tags",
+]  # fmt: skip
+online_values = st.recursive(
+    st.one_of(
+        scalars, st.sampled_from(["blue", "key", "aml_token", "azureml:m:1", "mlflow_model"])
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.one_of(st.sampled_from(ONLINE_FIELDS), st.text(max_size=8)), inner, max_size=5
+        ),
+    ),
+    max_leaves=25,
+)
+online_bodies = st.dictionaries(st.sampled_from(ONLINE_FIELDS), online_values, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.one_of(online_bodies, st.dictionaries(st.text(max_size=10), online_values)))
+def test_online_parsers_raise_only_mill_errors(body: dict[str, Any]) -> None:
+    for parse in (specs.parse_online_endpoint, specs.parse_online_deployment):
+        try:
+            parse(body)
+        except MillError:
+            pass
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(online_bodies, online_values))
+def test_online_endpoint_api_never_answers_500(api: TestClient, body: Any) -> None:
+    if api.get("/api/v1/workspaces/default/online-endpoints/fuzzed").status_code == 404:
+        created = api.post("/api/v1/workspaces/default/online-endpoints", json={"name": "fuzzed"})
+        assert created.status_code == 201, created.text
+    for method, path in (
+        ("POST", "/api/v1/workspaces/default/online-endpoints/fuzzed/deployments"),
+        ("PATCH", "/api/v1/workspaces/default/online-endpoints/fuzzed"),
+        ("POST", "/api/v1/workspaces/default/online-endpoints"),
+    ):
+        response = api.request(
+            method,
+            path,
+            content=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code < 500, (path, response.text)
+        if response.status_code >= 400:
+            assert set(response.json()) == {"code", "message", "hint", "details"}
