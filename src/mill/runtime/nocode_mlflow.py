@@ -33,6 +33,8 @@ _MLFLOW_FORMS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
 class MlflowHandler:
+    inline = True  # predict() holds the GIL throughout: worker threads would only add hops
+
     def __init__(self, plan: dict[str, Any]) -> None:
         self.model_path = str(plan["model_path"])
         self.model: Any = None
@@ -53,6 +55,7 @@ class MlflowHandler:
             names = self.schema.input_names()
             self.columns = [str(n) for n in names] if all(names) else None
         self.takes_params = "params" in inspect.signature(self.model.predict).parameters
+        self.fast = _FastSklearn.for_model(self.model, self.schema, self.columns)
 
     def handle(self, request: Request) -> Response:
         if request.path not in ("/score", "/invocations", "/"):
@@ -60,8 +63,12 @@ class MlflowHandler:
         if request.method != "POST":
             return error_response(405, "score with POST")
         try:
-            data, params, wrapped = self._model_input(request.json())
-            predictions = self._predict(data, params)
+            body = request.json()
+            predictions = self.fast.predict(body) if self.fast is not None else None
+            wrapped = isinstance(body, dict) and "input_data" not in body
+            if predictions is None:
+                data, params, wrapped = self._model_input(body)
+                predictions = self._predict(data, params)
         except BadRequest as exc:
             return error_response(exc.status, str(exc))
         result = self._jsonable(predictions, pandas_orient="records")
@@ -141,6 +148,61 @@ class MlflowHandler:
             return self.model.predict(data)
         except Exception as exc:
             raise BadRequest(f"the model cannot score this input: {_message(exc)}") from None
+
+
+class _FastSklearn:
+    """The scikit-learn estimator behind an ``mlflow.sklearn`` model, called with a NumPy
+    array when a request's rows already are the signature's columns, in order, of one
+    numeric type: what pyfunc would pass it after building, checking and casting a pandas
+    DataFrame (≈0.7 ms a request), at a tenth of the cost. Anything else (records, named
+    columns in another order, params, values that are not numbers) takes pyfunc's path."""
+
+    _DTYPES = {"double": "float64", "float": "float32"}  # integers: pyfunc refuses 1.5
+
+    def __init__(self, estimator: Any, dtype: Any, columns: list[str]) -> None:
+        self.estimator = estimator
+        self.dtype = dtype
+        self.columns = columns
+
+    @classmethod
+    def for_model(cls, model: Any, schema: Any, columns: list[str] | None) -> _FastSklearn | None:
+        flavors = model.metadata.flavors
+        loader = (flavors.get("python_function") or {}).get("loader_module")
+        if "sklearn" not in flavors or loader != "mlflow.sklearn" or not columns:
+            return None
+        types = {str(getattr(t, "name", t)) for t in schema.input_types()}
+        if len(types) != 1 or next(iter(types)) not in cls._DTYPES:
+            return None
+        import warnings
+
+        import numpy as np
+
+        # The estimator was fitted on a DataFrame; the same values as an array are fine.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return cls(model.get_raw_model(), np.dtype(cls._DTYPES[types.pop()]), columns)
+
+    def predict(self, body: Any) -> Any:
+        """The predictions, or None when the request is not one this path takes."""
+        if not isinstance(body, dict) or "params" in body:
+            return None
+        value = body.get("input_data", body.get("dataframe_split"))
+        if isinstance(value, dict):
+            if value.get("columns", self.columns) != self.columns or "data" not in value:
+                return None
+            value = value["data"]
+        if not isinstance(value, list) or not value or not isinstance(value[0], list):
+            return None
+        if not all(type(x) in (int, float) for row in value for x in row):
+            return None  # text, booleans, nested values: pyfunc says what is wrong
+        import numpy as np
+
+        try:
+            rows = np.asarray(value, dtype=self.dtype)
+        except (TypeError, ValueError):
+            return None
+        if rows.ndim != 2 or rows.shape[1] != len(self.columns):
+            return None
+        return self.estimator.predict(rows)
 
 
 def _message(exc: BaseException) -> str:

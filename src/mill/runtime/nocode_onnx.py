@@ -304,6 +304,8 @@ def _v2_output(np: Any, name: str, value: Any) -> dict[str, Any]:
 class _KServeHandler:
     """Routes shared by ONNX and Triton deployments; ``models`` is filled by ``init``."""
 
+    inline = True  # ONNX Runtime with one thread: short, bounded work (see replica.py)
+
     def __init__(self, plan: dict[str, Any]) -> None:
         self.plan = plan
         self.threads = max(1, int(plan.get("intra_op_num_threads") or 1))

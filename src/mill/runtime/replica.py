@@ -16,18 +16,27 @@ user code runs). The replica binds a free loopback port, writes ``{"port", "pid"
 ``port_file``, then runs ``init()`` in a thread; until it has finished, health checks answer
 503 (starting). If ``init()`` raises, the traceback goes to the log and the process exits
 with status 3, which the supervisor reports as the deployment's failure.
+
+Serving is plain blocking sockets and threads: one thread per connection reads frames. When
+a request may run on that thread (``max_concurrent`` 1, or a no-code handler that says its
+work is short: ``inline = True``), the frames of one read are answered in order and their
+answers go back in one write; otherwise requests go to ``max_concurrent`` worker threads
+that answer under the connection's write lock. Health checks are answered on the reading
+thread, so a long ``run()`` never holds one up (the supervisor probes on connections of its
+own).
 """
 
 from __future__ import annotations
 
-import asyncio
+import hmac
 import json
 import os
+import queue
+import socket
 import sys
 import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .scoring_handlers import Handler, Request, Response, load_handler
@@ -37,80 +46,90 @@ __all__ = ["INIT_FAILED", "main"]
 
 INIT_FAILED = 3
 _MAX_BODY = 1 << 31
+_READ_SIZE = 1 << 18
 _HEALTH_PATHS = ("/", "/health", "/healthz")
+_READY = Response(200, {"content-type": "text/plain"}, b"Healthy")
 
 
 @dataclass
 class _State:
     token: bytes
-    pool: ThreadPoolExecutor
+    workers: int
     handler: Handler | None = None
     ready: bool = False
-    failed: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    inline: bool = False  # answer on the reading thread (set once init() has finished)
+    work: queue.SimpleQueue[Any] | None = None
 
 
-class _Connection(asyncio.Protocol):
-    """One gateway connection: frames in, frames out; each request answered when done."""
+class _Connection:
+    """One gateway (or probe) connection."""
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, sock: socket.socket) -> None:
         self.state = state
-        self.parser = FrameParser(_MAX_BODY)
-        self.greeted = False
-        self.transport: asyncio.Transport | None = None
-        self.loop = asyncio.get_running_loop()
+        self.sock = sock
+        self.write_lock = threading.Lock()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        assert self.transport is not None
+    def serve(self) -> None:
+        sock, state = self.sock, self.state
+        parser = FrameParser(_MAX_BODY)
+        greeted = False
         try:
-            frames = self.parser.feed(data)
-        except ProtocolError:
-            self.transport.close()
-            return
-        for kind, request_id, meta, body in frames:
-            if not self.greeted:
-                token = str(meta.get("token", "")).encode()
-                if kind != HELLO or not _same(token, self.state.token):
-                    self.transport.close()
-                    return
-                self.greeted = True
-                self.transport.write(encode(HELLO, request_id, {"pid": os.getpid()}))
-            elif kind == REQUEST:
-                self._dispatch(request_id, meta, body)
+            while data := sock.recv(_READ_SIZE):
+                out: list[bytes] = []
+                for kind, request_id, meta, body in parser.feed(data):
+                    if not greeted:
+                        token = str(meta.get("token", "")).encode()
+                        if kind != HELLO or not hmac.compare_digest(token, state.token):
+                            return
+                        greeted = True
+                        out.append(encode(HELLO, request_id, {"pid": os.getpid()}))
+                    elif kind == REQUEST:
+                        request = _request(meta, body)
+                        if request.method == "GET" and request.path in _HEALTH_PATHS:
+                            out.append(_frame(request_id, _health(state)))
+                        elif state.inline or state.work is None:
+                            out.append(_frame(request_id, _answer(state, request)))
+                        else:
+                            state.work.put((self, request_id, request))
+                if out:
+                    self.send(b"".join(out))
+        except (OSError, ProtocolError):
+            pass
+        finally:
+            sock.close()
 
-    def _dispatch(self, request_id: int, meta: dict[str, Any], body: bytes) -> None:
-        request = Request(
-            method=str(meta.get("method", "POST")).upper(),
-            path=str(meta.get("path", "/score")),
-            query=str(meta.get("query", "")),
-            headers={str(k).lower(): str(v) for k, v in (meta.get("headers") or {}).items()},
-            body=body,
-        )
-        if request.path in _HEALTH_PATHS and request.method == "GET":
-            self._send(request_id, self._health())
-            return
-        future = self.loop.run_in_executor(self.state.pool, _answer, self.state, request)
-        future.add_done_callback(lambda f: self._send(request_id, f.result()))
+    def send(self, data: bytes) -> None:
+        with self.write_lock:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                pass  # the gateway went away; it retries elsewhere
 
-    def _health(self) -> Response:
-        state = self.state
-        if state.ready:
-            return Response(200, {"content-type": "text/plain"}, b"Healthy")
-        text = "init() failed" if state.failed else "starting: init() has not finished"
-        return Response(503, {"content-type": "text/plain"}, text.encode())
 
-    def _send(self, request_id: int, response: Response) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            meta = {"status": response.status, "headers": response.headers}
-            self.transport.write(encode(RESPONSE, request_id, meta, response.body))
+def _request(meta: dict[str, Any], body: bytes) -> Request:
+    headers = meta.get("headers") or {}
+    return Request(
+        method=str(meta.get("method", "POST")).upper(),
+        path=str(meta.get("path", "/score")),
+        query=str(meta.get("query", "")),
+        headers={str(k).lower(): str(v) for k, v in headers.items()} if headers else {},
+        body=body,
+    )
+
+
+def _frame(request_id: int, response: Response) -> bytes:
+    meta = {"status": response.status, "headers": response.headers}
+    return encode(RESPONSE, request_id, meta, response.body)
+
+
+def _health(state: _State) -> Response:
+    if state.ready:
+        return _READY
+    return Response(503, {"content-type": "text/plain"}, b"starting: init() has not finished")
 
 
 def _answer(state: _State, request: Request) -> Response:
-    """Run on a pool thread: the handler's answer, or a 500 naming the error."""
+    """The handler's answer, or a 500 naming the error (its traceback goes to the log)."""
     if not state.ready or state.handler is None:
         return _json_error(503, "the replica is starting: init() has not finished")
     try:
@@ -125,10 +144,11 @@ def _json_error(status: int, message: str) -> Response:
     return Response(status, {"content-type": "application/json"}, body)
 
 
-def _same(given: bytes, expected: bytes) -> bool:
-    import hmac
-
-    return hmac.compare_digest(given, expected)
+def _worker(state: _State) -> None:
+    assert state.work is not None
+    while True:
+        connection, request_id, request = state.work.get()
+        connection.send(_frame(request_id, _answer(state, request)))
 
 
 def _initialise(state: _State, plan: dict[str, Any]) -> None:
@@ -142,20 +162,25 @@ def _initialise(state: _State, plan: dict[str, Any]) -> None:
         sys.stdout.flush()
         os._exit(INIT_FAILED)
     state.handler = handler
+    state.inline = state.workers == 1 or bool(getattr(handler, "inline", False))
+    if not state.inline:
+        state.work = queue.SimpleQueue()
+        for n in range(state.workers):
+            threading.Thread(target=_worker, args=(state,), name=f"score-{n}", daemon=True).start()
     state.ready = True
     print(f"replica {plan.get('name', '')} is ready (pid {os.getpid()})", flush=True)
 
 
-async def _serve(plan: dict[str, Any], state: _State) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: _Connection(state), host=plan.get("host", "127.0.0.1"), port=0
-    )
-    port = server.sockets[0].getsockname()[1]
+def _serve(plan: dict[str, Any], state: _State) -> None:
+    listener = socket.create_server((plan.get("host", "127.0.0.1"), 0), backlog=128)
+    port = listener.getsockname()[1]
     _write_json_atomic(plan["port_file"], {"port": port, "pid": os.getpid()})
     threading.Thread(target=_initialise, args=(state, plan), daemon=True).start()
-    async with server:
-        await server.serve_forever()
+    while True:
+        sock, _ = listener.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = _Connection(state, sock)
+        threading.Thread(target=connection.serve, name="connection", daemon=True).start()
 
 
 def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
@@ -170,10 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(args[0], encoding="utf-8") as f:
         plan: dict[str, Any] = json.load(f)
     token = os.environ.pop("MILL_REPLICA_TOKEN", "").encode()
-    workers = max(1, int(plan.get("max_concurrent", 1)))
-    state = _State(token=token, pool=ThreadPoolExecutor(workers, thread_name_prefix="score"))
+    state = _State(token=token, workers=max(1, int(plan.get("max_concurrent", 1))))
     try:
-        asyncio.run(_serve(plan, state))
+        _serve(plan, state)
     except KeyboardInterrupt:
         pass
     return 0

@@ -206,3 +206,26 @@ def test_plans_refuse_what_a_replica_cannot_serve(tmp_path: Path) -> None:
     (repo / "t" / "config.pbtxt").write_text('name: "t"\nplatform: "pytorch_libtorch"\n')
     with pytest.raises(NotSupportedError, match="pytorch_libtorch backend"):
         replica_model_fields("triton", repo)
+
+
+def test_mlflow_fast_path_answers_as_pyfunc_does(
+    iris: dict[str, Any], tmp_path: Path, replicas: list[ReplicaClient]
+) -> None:
+    """Rows of the signature's numeric columns go to the estimator as an array; records
+    and anything unusual go through pyfunc: both must answer the same."""
+    import random
+
+    path = iris["root"] / "mlflow-model"
+    replica = _serve(tmp_path, replicas, {"kind": "mlflow", **replica_model_fields("mlflow", path)})
+    generator = random.Random(7)
+    rows = [[round(generator.uniform(0.1, 8), 2) for _ in COLUMNS] for _ in range(60)]
+    rows[0] = [5, 3, 1, 0]  # integers in double columns are cast, not refused
+    fast = replica.post("/score", {"input_data": {"columns": COLUMNS, "data": rows}})
+    records = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+    slow = replica.post("/score", {"input_data": records})
+    assert fast.status == slow.status == 200
+    assert fast.json() == slow.json()
+    # Text where a number belongs takes pyfunc's path, which reads it as MLflow does.
+    text = replica.post("/score", {"input_data": [["5.1", 3.5, 1.4, 0.2]]})
+    numbers = replica.post("/score", {"input_data": [[5.1, 3.5, 1.4, 0.2]]})
+    assert text.status == numbers.status == 200 and text.json() == numbers.json()
