@@ -410,6 +410,13 @@ def test_no_code_mlflow_and_onnx_deployments_with_data_collection(
     )
     assert malformed.status_code == 400
 
+    openapi = mill.json("online-endpoint", "show", "--name", "nocode")["openapi_uri"]
+    swagger = httpx.get(openapi, headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
+    assert swagger["swagger"] == "2.0" and "/score" in swagger["paths"]
+    service_input = swagger["definitions"]["ServiceInput"]
+    assert service_input["example"]["input_data"]["columns"] == columns
+    assert httpx.get(openapi).status_code == 401
+
     pin = {"azureml-model-deployment": "green"}
     onnx = _score(uri, key, {"data": rows}, **pin)
     assert onnx.status_code == 200 and onnx.json()["label"] == [0, 2], onnx.text
@@ -640,3 +647,24 @@ def test_a_killed_server_comes_back_serving_and_reaps_its_old_replicas(
     assert mill.json("online-endpoint", "list") == []
     secrets = mill.json("secret", "list")
     assert not [s for s in secrets if "phoenix" in s["name"]]  # its keys went with it
+
+
+def test_deployment_environment_variables_take_vault_secrets_by_reference(
+    mill: MillHome, tmp_path: Path
+) -> None:
+    mill.cli("secret", "set", "--name", "model-version", "--value", "s3cret-7")
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "vaulted")
+    spec = _deployment(project, "blue", "vaulted", version="${{secrets.model-version}}")
+    shown = mill.json(
+        "online-deployment", "create", "--file", str(spec), "--all-traffic", timeout=300
+    )
+    assert shown["environment_variables"] == {"VERSION": "${{secrets.model-version}}"}
+    uri = mill.json("online-endpoint", "show", "--name", "vaulted")["scoring_uri"]
+    key = _keys(mill, "vaulted")["primaryKey"]
+    assert _score(uri, key, {"data": [1]}).json()["version"] == "s3cret-7"
+    plans = "".join(p.read_text() for p in (mill.home / "endpoints").rglob("replica-*.json"))
+    assert "s3cret-7" not in plans  # in the process environment only
+    missing = _deployment(project, "green", "vaulted", version="${{secrets.nowhere}}")
+    refused = mill.cli("online-deployment", "create", "--file", str(missing), check=False)
+    assert refused.returncode != 0 and "nowhere" in refused.stderr

@@ -25,7 +25,8 @@ import inspect
 import json
 from typing import Any
 
-from .scoring_handlers import BadRequest, Request, Response, error_response
+from .schema import generated_swagger
+from .scoring_handlers import BadRequest, Request, Response, error_response, json_response
 
 __all__ = ["MlflowHandler"]
 
@@ -58,6 +59,12 @@ class MlflowHandler:
         self.fast = _FastSklearn.for_model(self.model, self.schema, self.columns)
 
     def handle(self, request: Request) -> Response:
+        if request.path == "/swagger.json" and request.method == "GET":
+            version = (request.query_params().get("version") or ["2"])[0]
+            try:
+                return json_response(generated_swagger(version, "mlflow-model", *self._io()))
+            except LookupError as exc:
+                return error_response(404, str(exc))
         if request.path not in ("/score", "/invocations", "/"):
             return error_response(404, f"no route {request.method} {request.path}")
         if request.method != "POST":
@@ -78,6 +85,37 @@ class MlflowHandler:
             {"content-type": "application/json"},
             json.dumps(body, default=_default).encode(),
         )
+
+    def _io(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """JSON schemas of Azure's no-code request (``input_data`` in split form, the
+        signature's columns) and of the predictions, with the model's input example."""
+        columns: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+        if self.columns:
+            columns["example"] = self.columns
+        split = {
+            "type": "object",
+            "properties": {
+                "columns": columns,
+                "index": {"type": "array", "items": {"type": "integer"}},
+                "data": {"type": "array", "items": {"type": "array", "items": {}}},
+            },
+        }
+        inputs: dict[str, Any] = {
+            "type": "object",
+            "properties": {"input_data": split, "params": {"type": "object"}},
+            "required": ["input_data"],
+        }
+        example = self._input_example()
+        if example is not None:
+            inputs["example"] = {"input_data": example}
+        return inputs, {"type": "array", "items": {}}
+
+    def _input_example(self) -> Any:
+        try:
+            frame = self.model.metadata.load_input_example(self.model_path)
+            return None if frame is None else json.loads(frame.to_json(orient="split"))
+        except Exception:  # no example, or one that is not a table: the schema stands alone
+            return None
 
     def _model_input(self, body: Any) -> tuple[Any, Any, bool]:
         """(model input, params, whether the answer is wrapped in ``predictions``)."""

@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .schema import generated_swagger
 from .scoring_handlers import BadRequest, Request, Response, error_response, json_response
 
 __all__ = ["OnnxHandler", "OnnxModel", "TritonHandler"]
@@ -320,12 +321,44 @@ class _KServeHandler:
         except BadRequest as exc:
             return error_response(exc.status, str(exc))
 
+    def _io(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """JSON schemas of ``/score``'s request and answer for the first model's tensors."""
+        model = next(iter(self.models.values()))
+
+        def tensor(t: Any) -> dict[str, Any]:
+            return {
+                "type": "array",
+                "items": {},
+                "description": f"{t.datatype}, shape {list(t.shape)}",
+            }
+
+        first = model.inputs[0]
+        named = {t.name: tensor(t) for t in model.inputs}
+        inputs = {
+            "type": "object",
+            "properties": {
+                "data": {
+                    **tensor(first),
+                    "description": f"input {first.name!r}: " + tensor(first)["description"],
+                },
+                "inputs": {"type": "object", "properties": named},
+            },
+        }
+        outputs = {"type": "object", "properties": {t.name: tensor(t) for t in model.outputs}}
+        return inputs, outputs
+
     def _route(self, request: Request) -> Response:
         path, method = request.path, request.method
         if path in ("/score", "/"):
             if method != "POST":
                 raise BadRequest("score with POST", 405)
             return self._score_model().score(request.json())
+        if path == "/swagger.json" and method == "GET":
+            version = (request.query_params().get("version") or ["2"])[0]
+            try:
+                return json_response(generated_swagger(version, "onnx-model", *self._io()))
+            except LookupError as exc:
+                return error_response(404, str(exc))
         if path in ("/v2/health/live", "/v2/health/ready") and method == "GET":
             key = "live" if path.endswith("live") else "ready"
             return json_response({key: True})

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["is_schema_decorated", "swagger_document"]
+__all__ = ["generated_swagger", "is_schema_decorated", "swagger_document"]
 
 _FILES = {"2": ("swagger.json", "swagger2.json"), "3": ("swagger3.json",)}
 _ALIASES = {"2": "2", "2.0": "2", "3": "3", "3.0": "3"}
@@ -45,6 +45,17 @@ def swagger_document(version: str, code_dir: str, run: Any, title: str) -> dict[
     if wanted == "2":
         return _swagger2(title, inputs, outputs)
     return _openapi3(title, inputs, outputs)
+
+
+def generated_swagger(
+    version: str, title: str, inputs: dict[str, Any], outputs: dict[str, Any]
+) -> dict[str, Any]:
+    """A swagger document from JSON schemas of the input and output (no-code deployments
+    describe their model's signature this way)."""
+    wanted = _ALIASES.get(version)
+    if wanted is None:
+        raise LookupError(f"swagger version {version!r} is not served; use 2 or 3")
+    return _swagger2(title, inputs, outputs) if wanted == "2" else _openapi3(title, inputs, outputs)
 
 
 def _schemas(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
