@@ -449,6 +449,48 @@ def test_no_code_mlflow_and_onnx_deployments_with_data_collection(
     )
     assert wrong.status_code == 400 and "nope" in wrong.text
 
+    # The same model as a Triton repository (ONNX Runtime backend), on the KServe v2 protocol.
+    mill.cli(
+        "model",
+        "convert",
+        "--name",
+        "iris",
+        "--version",
+        "1",
+        "--to",
+        "onnx",
+        "--triton",
+        timeout=300,
+    )
+    red = tmp_path / "red.yml"
+    red.write_text("name: red\nendpoint_name: nocode\nmodel: azureml:iris:3\n")
+    assert mill.json("online-deployment", "create", "--file", str(red), timeout=600)["kind"] == (
+        "triton"
+    )
+    auth_red = {"Authorization": f"Bearer {key}", "azureml-model-deployment": "red"}
+    base = uri.removesuffix("/score")
+    models = httpx.get(f"{base}/v2/health/ready", headers=auth_red, timeout=30)
+    assert models.status_code == 200
+    meta_red = httpx.get(f"{base}/v2/models/iris", headers=auth_red, timeout=30).json()
+    tensor = meta_red["inputs"][0]
+    triton = httpx.post(
+        f"{base}/v2/models/iris/infer",
+        json={
+            "inputs": [
+                {
+                    "name": tensor["name"],
+                    "shape": [2, 4],
+                    "datatype": tensor["datatype"],
+                    "data": [x for row in rows for x in row],
+                }
+            ]
+        },
+        headers=auth_red,
+        timeout=30,
+    )
+    assert triton.status_code == 200, triton.text
+    assert [0, 2] in [o["data"] for o in triton.json()["outputs"]]
+
     collected = mill.home / "workspaces/default/datastores/workspaceblobstore/modelDataCollector"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not list(collected.rglob("model_outputs/**/*.jsonl")):
@@ -462,6 +504,7 @@ def test_no_code_mlflow_and_onnx_deployments_with_data_collection(
 def test_gateway_over_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
     home = MillHome(tmp_path / "home")
     home.env["MILL_GATEWAY_TLS"] = "1"
+    home.env["MILL_GATEWAY_MAX_BODY_MB"] = "1"
     home.start()
     try:
         project = _project(tmp_path / "project")
@@ -485,6 +528,13 @@ def test_gateway_over_tls_with_a_self_signed_certificate(tmp_path: Path) -> None
             uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"}, verify=str(cert)
         )
         assert answer.status_code == 200
+        big = httpx.post(
+            uri,
+            content=b"[" + b"1," * 600_000 + b"1]",
+            headers={"Authorization": f"Bearer {key}"},
+            verify=str(cert),
+        )
+        assert big.status_code == 413 and "1048576" in big.text  # MILL_GATEWAY_MAX_BODY_MB=1
         with pytest.raises(httpx.ConnectError):  # not trusted without the certificate
             httpx.post(uri, json={"data": [1]}, headers={"Authorization": f"Bearer {key}"})
     finally:
@@ -492,8 +542,9 @@ def test_gateway_over_tls_with_a_self_signed_certificate(tmp_path: Path) -> None
 
 
 def _replicas(mill: MillHome, endpoint: str, name: str = "blue") -> list[dict[str, Any]]:
+    """The serving replicas; none while a (re)started server is still bringing them up."""
     shown = mill.json("online-deployment", "show", "-n", name, "-e", endpoint)
-    replicas: list[dict[str, Any]] = shown["replicas"]
+    replicas: list[dict[str, Any]] = shown.get("replicas", [])
     return replicas
 
 
@@ -633,7 +684,7 @@ def test_a_killed_server_comes_back_serving_and_reaps_its_old_replicas(
     _until(lambda: not _alive(server["pid"]), timeout=10)
     assert _alive(old_pid)  # orphaned: nobody stopped it
     mill.start()
-    _until(lambda: _replicas(mill, "phoenix")[0]["state"] == "ready", timeout=120)
+    _until(lambda: [r["state"] for r in _replicas(mill, "phoenix")] == ["ready"], timeout=120)
     assert not _alive(old_pid)
     uri = mill.json("online-endpoint", "show", "--name", "phoenix")["scoring_uri"]
     assert _score(uri, key, {"data": [3]}).json()["result"] == [6]  # the same keys
