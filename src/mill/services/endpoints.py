@@ -21,9 +21,12 @@ from mill.domain.entities import OnlineDeployment, OnlineEndpoint
 from mill.errors import NotFoundError, SpecError, SpecIssue, UsageError
 from mill.services import secrets
 from mill.services.context import Context
+from mill.services.launch import resolve_uri
+from mill.services.workspaces import DEFAULT_DATASTORE
 from mill.serving.credentials import mint_token, new_key, self_signed_certificate
 from mill.serving.gateway import DeploymentRoute, EndpointRoute, Gateway, GatewayServer
 from mill.serving.replicas import ReplicaSet, Supervisor
+from mill.storage.datastores import datastore_uri
 
 __all__ = [
     "ServingPlane",
@@ -172,16 +175,10 @@ def _deployment_route(
 
     collect_dir = None
     if enabled("model_inputs") or enabled("model_outputs"):
-        from mill.services.launch import resolve_uri
-
-        collect_dir = str(
-            resolve_uri(
-                ctx,
-                endpoint.workspace,
-                f"azureml://datastores/workspaceblobstore/paths/modelDataCollector/"
-                f"{endpoint.name}/{deployment.name}",
-            )
+        uri = datastore_uri(
+            DEFAULT_DATASTORE, f"modelDataCollector/{endpoint.name}/{deployment.name}"
         )
+        collect_dir = str(resolve_uri(ctx, endpoint.workspace, uri))
     return DeploymentRoute(
         name=deployment.name,
         replicas=tuple(ready),
