@@ -10,6 +10,10 @@ Parts are staged beside the artifact root (``.<root>.mpu/<upload_id>/``), never 
 so listings do not show them; ``complete`` joins them in part order into a temporary file
 and renames it into place. The target path is checked with :func:`safe_path` at create and
 recorded in the staging folder, so a part or a complete cannot aim anywhere else.
+
+A client that dies between ``create`` and ``complete`` leaves its parts behind: each ``create``
+removes the uploads of the same artifact root that nothing has written to for
+``ABANDONED_AFTER_S`` (a day), so abandoned parts never pile up.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +39,7 @@ __all__ = ["add_multipart_routes"]
 RootOf = Callable[[Request], Path]
 
 MAX_PARTS = 10_000
+ABANDONED_AFTER_S = 24 * 3600
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _TARGET = "target"  # the staged upload's destination, relative to the artifact root
 
@@ -49,6 +55,21 @@ def _upload_dir(root: Path, upload_id: str) -> Path:
     if not (folder / _TARGET).is_file():
         raise NotFoundError(f"no multipart upload {upload_id!r} is in progress")
     return folder
+
+
+def _remove_abandoned(staging: Path, now: float) -> None:
+    """Delete uploads whose newest file is older than :data:`ABANDONED_AFTER_S`."""
+    try:
+        uploads = [p for p in staging.iterdir() if _UPLOAD_ID.fullmatch(p.name)]
+    except OSError:
+        return
+    for folder in uploads:
+        try:
+            touched = max(p.stat().st_mtime for p in [folder, *folder.iterdir()])
+        except (OSError, ValueError):
+            continue
+        if now - touched > ABANDONED_AFTER_S:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _relative_target(path: str, local_file: str) -> str:
@@ -98,6 +119,7 @@ def add_multipart_routes(router: APIRouter, root_of: RootOf) -> None:
         num_parts = args.int("num_parts", 1) or 1
         if not 1 <= num_parts <= MAX_PARTS:
             raise UsageError(f"num_parts must be between 1 and {MAX_PARTS}, got {num_parts}")
+        await run_in_threadpool(_remove_abandoned, _staging(root), time.time())
         upload_id = uuid.uuid4().hex
         folder = _staging(root) / upload_id
         folder.mkdir(parents=True)

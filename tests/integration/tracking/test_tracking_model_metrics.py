@@ -3,6 +3,8 @@ mlflow client, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ import requests
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 from mlflow.exceptions import MlflowException
+
+from mill.tracking.multipart import ABANDONED_AFTER_S
 
 
 @pytest.fixture
@@ -176,7 +180,8 @@ def test_multipart_upload_through_the_proxy(
     assert [(f.path, f.file_size) for f in listed] == [("blobs/big.bin", len(payload))]
     back = client.download_artifacts(run.info.run_id, "blobs/big.bin", str(tmp_path / "out"))
     assert Path(back).read_bytes() == payload
-    assert not list(server.artifacts.parent.glob(".*.mpu/*")), "staged parts are cleaned up"
+    staged = list(server.ctx.settings.home.rglob(".*.mpu/*"))
+    assert not staged, "staged parts are cleaned up"
 
 
 def test_multipart_routes_refuse_bad_paths_and_ids(server: Any) -> None:
@@ -211,3 +216,20 @@ def test_multipart_routes_refuse_bad_paths_and_ids(server: Any) -> None:
                             "upload_id": upload_id}, timeout=30)  # fmt: skip
     assert aborted.status_code == 200
     assert requests.put(created["credentials"][1]["url"], data=b"x", timeout=30).status_code == 404
+
+
+def test_abandoned_multipart_uploads_are_removed_by_the_next_create(server: Any) -> None:
+    mpu = f"{server.url}/api/2.0/mlflow-artifacts/mpu"
+    body = {"path": "f.bin", "num_parts": 2}
+    stale = requests.post(f"{mpu}/create/0/r/artifacts", json=body, timeout=30).json()
+    requests.put(stale["credentials"][0]["url"], data=b"ab", timeout=30).raise_for_status()
+    fresh = requests.post(f"{mpu}/create/0/r/artifacts", json=body, timeout=30).json()
+    staging = next(server.ctx.settings.home.rglob(".*.mpu"))
+    old = time.time() - ABANDONED_AFTER_S - 60
+    for path in [staging / stale["upload_id"], *(staging / stale["upload_id"]).iterdir()]:
+        os.utime(path, (old, old))
+    requests.post(f"{mpu}/create/0/r/artifacts", json=body, timeout=30).raise_for_status()
+    left = {p.name for p in staging.iterdir()}
+    assert stale["upload_id"] not in left  # abandoned a day ago: gone
+    assert fresh["upload_id"] in left  # in progress: kept
+    assert requests.put(stale["credentials"][1]["url"], data=b"x", timeout=30).status_code == 404
