@@ -719,3 +719,16 @@ def test_deployment_environment_variables_take_vault_secrets_by_reference(
     missing = _deployment(project, "green", "vaulted", version="${{secrets.nowhere}}")
     refused = mill.cli("online-deployment", "create", "--file", str(missing), check=False)
     assert refused.returncode != 0 and "nowhere" in refused.stderr
+
+
+def test_stopping_the_server_stops_replicas_still_draining(mill: MillHome, tmp_path: Path) -> None:
+    project = _project(tmp_path / "project")
+    _endpoint(mill, "drainer")
+    spec = _deployment(project, "blue", "drainer", request_settings="{request_timeout_ms: 60000}")
+    mill.cli("online-deployment", "create", "--file", str(spec), "--all-traffic", timeout=300)
+    first = _replicas(mill, "drainer")[0]["pid"]
+    mill.cli("online-deployment", "update", "--file", str(spec), timeout=300)
+    second = _replicas(mill, "drainer")[0]["pid"]
+    assert second != first and _alive(first)  # the old generation drains for 61 s
+    mill.stop()
+    _until(lambda: not _alive(first) and not _alive(second), timeout=20)

@@ -103,7 +103,7 @@ class Replica:
     drained_at: float = 0.0  # when a draining replica may be stopped
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: a set is one running generation
 class ReplicaSet:
     """One generation of one deployment's replicas."""
 
@@ -187,6 +187,7 @@ class Supervisor:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._lost: set[str] = set()  # replica ids the gateway lost its connection to
+        self._draining: dict[ReplicaSet, threading.Timer] = {}  # retired, not yet stopped
         self._thread = threading.Thread(target=self._loop, name="mill-replicas", daemon=True)
 
     # Lifecycle ---------------------------------------------------------------------
@@ -200,6 +201,11 @@ class Supervisor:
         with self._lock:
             sets = list(self._sets.values())
             self._sets.clear()
+            draining = list(self._draining.items())
+            self._draining.clear()
+        for replica_set, timer in draining:  # retired sets still draining: stop them now
+            timer.cancel()
+            sets.append(replica_set)
         for replica_set in sets:
             self._terminate(replica_set, grace_s=2)
 
@@ -242,6 +248,8 @@ class Supervisor:
             self._sets.pop(replica_set.key, None)
 
         def finish() -> None:
+            with self._lock:
+                self._draining.pop(replica_set, None)
             self._terminate(replica_set)
             if remove_files:
                 shutil.rmtree(replica_set.folder, ignore_errors=True)
@@ -249,6 +257,8 @@ class Supervisor:
         if drain_s > 0:
             timer = threading.Timer(drain_s, finish)
             timer.daemon = True
+            with self._lock:  # stop() ends draining sets too, so none outlives the server
+                self._draining[replica_set] = timer
             timer.start()
         else:
             finish()
