@@ -30,7 +30,7 @@ from mill.compute.processes import (
 from mill.errors import MillError
 from mill.runtime import bootstrap
 
-__all__ = ["BOOTSTRAP_PATH", "LocalRunner"]
+__all__ = ["BOOTSTRAP_PATH", "LocalRunner", "write_private"]
 
 BOOTSTRAP_PATH = Path(bootstrap.__file__).resolve()
 _POLL = 0.05
@@ -42,7 +42,7 @@ def _job_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("MILL_")}
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600 from the start: the plan holds the callback token."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -77,7 +77,7 @@ class LocalRunner:
         # to the bootstrap in its environment, which its user processes inherit.
         plan = dict(plan)
         secret_env = {str(k): str(v) for k, v in (plan.pop("secret_env", None) or {}).items()}
-        _write_private(plan_path, json.dumps(plan, indent=2))
+        write_private(plan_path, json.dumps(plan, indent=2))
         base_env = self._env if self._env is not None else _job_environment()
         interpreter = python or self.python
         argv = [interpreter, "-S", str(BOOTSTRAP_PATH), str(plan_path)]

@@ -39,6 +39,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from .bootstrap import write_json_atomic
 from .scoring_handlers import Handler, Request, Response, load_handler
 from .scoring_protocol import HELLO, REQUEST, RESPONSE, FrameParser, ProtocolError, encode
 
@@ -174,20 +175,13 @@ def _initialise(state: _State, plan: dict[str, Any]) -> None:
 def _serve(plan: dict[str, Any], state: _State) -> None:
     listener = socket.create_server((plan.get("host", "127.0.0.1"), 0), backlog=128)
     port = listener.getsockname()[1]
-    _write_json_atomic(plan["port_file"], {"port": port, "pid": os.getpid()})
+    write_json_atomic(plan["port_file"], {"port": port, "pid": os.getpid()})
     threading.Thread(target=_initialise, args=(state, plan), daemon=True).start()
     while True:
         sock, _ = listener.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = _Connection(state, sock)
         threading.Thread(target=connection.serve, name="connection", daemon=True).start()
-
-
-def _write_json_atomic(path: str, data: dict[str, Any]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as out:
-        json.dump(data, out)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

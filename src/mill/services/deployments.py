@@ -157,7 +157,7 @@ def stop_replicas(ctx: Context, endpoint: str, name: str) -> int | None:
         replica_set = plane.active.pop((endpoint, name), None)
     if replica_set is None:
         return None
-    plane.supervisor.retire(replica_set, drain_s=_drain_seconds(replica_set))
+    plane.supervisor.retire(replica_set, drain_s=replica_set.drain_s)
     return replica_set.generation
 
 
@@ -375,7 +375,7 @@ def _rollout(ctx: Context, deployment: OnlineDeployment, all_traffic: bool) -> N
     else:
         endpoints.publish(ctx, deployment.endpoint)
     if old is not None:
-        plane.supervisor.retire(old, drain_s=_drain_seconds(old))
+        plane.supervisor.retire(old, drain_s=old.drain_s)
     _remove_generations(ctx, deployment, keep={deployment.generation, old.generation if old else 0})
 
 
@@ -400,17 +400,17 @@ def _replica_set(ctx: Context, deployment: OnlineDeployment) -> ReplicaSet:
     folder = _folder(ctx, deployment)
     folder.mkdir(parents=True, exist_ok=True)
     python = _build(ctx, deployment, folder / "build.log")
+    settings = spec.get("request_settings") or {}
+    max_concurrent = int(settings.get("max_concurrent_requests_per_instance", 1))
     plan: dict[str, Any] = {
         "kind": deployment.kind,
         "host": "127.0.0.1",
-        "max_concurrent": int(
-            (spec.get("request_settings") or {}).get("max_concurrent_requests_per_instance", 1)
-        ),
+        "max_concurrent": max_concurrent,
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("MILL_")}
     user_env = {str(k): str(v) for k, v in (spec.get("environment_variables") or {}).items()}
-    env.update({k: v for k, v in user_env.items() if k not in _secret_names(user_env)})
-    env.update(secrets.secret_environment(ctx, workspace, user_env))
+    env.update(user_env)
+    env.update(secrets.secret_environment(ctx, workspace, user_env))  # references → values
     model_uri = spec.get("model_uri")
     if model_uri:
         source = resolve_uri(ctx, workspace, model_uri)
@@ -431,8 +431,6 @@ def _replica_set(ctx: Context, deployment: OnlineDeployment) -> ReplicaSet:
         )
         plan["code_dir"] = str(code_dir)
         plan["scoring_script"] = spec["code_configuration"]["scoring_script"]
-    settings = spec.get("request_settings") or {}
-    max_concurrent = int(settings.get("max_concurrent_requests_per_instance", 1))
     count = int(spec.get("instance_count", 1))
     scale = _scale_policy(spec.get("scale_settings") or {}, max_concurrent)
     if scale is not None:
@@ -474,10 +472,6 @@ def _scale_policy(fields: dict[str, Any], max_concurrent: int) -> ScalePolicy | 
         target_utilization=float(fields.get("target_utilization_percentage") or 70),
         max_concurrent=max_concurrent,
     )
-
-
-def _secret_names(env: dict[str, str]) -> set[str]:
-    return {k for k, v in env.items() if secrets.find_references({k: v})}
 
 
 def _build(ctx: Context, deployment: OnlineDeployment, log_path: Path) -> str:
@@ -526,7 +520,3 @@ def _link(source: Path, target: Path) -> None:
     if target.is_symlink() or target.exists():
         return
     target.symlink_to(source, target_is_directory=source.is_dir())
-
-
-def _drain_seconds(replica_set: ReplicaSet) -> float:
-    return replica_set.drain_s

@@ -230,7 +230,7 @@ def create(ctx: Context, workspace: str, body: dict[str, Any]) -> dict[str, Any]
 
 
 def show(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
-    endpoint = _get(ctx, workspace, name)
+    endpoint = get_for_workspace(ctx, workspace, name)
     result = read(ctx, endpoint)
     plane: ServingPlane | None = ctx.serving
     if plane is not None:
@@ -244,7 +244,7 @@ def list_endpoints(ctx: Context, workspace: str) -> list[dict[str, Any]]:
 
 def update(ctx: Context, workspace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Change description, tags, auth mode, traffic or mirror traffic (only what is given)."""
-    endpoint = _get(ctx, workspace, name)
+    endpoint = get_for_workspace(ctx, workspace, name)
     merged = {
         "name": name,
         "auth_mode": endpoint.auth_mode,
@@ -286,7 +286,7 @@ def set_traffic(ctx: Context, name: str, traffic: dict[str, int]) -> None:
 def delete(ctx: Context, workspace: str, name: str) -> None:
     from mill.services import deployments
 
-    endpoint = _get(ctx, workspace, name)
+    endpoint = get_for_workspace(ctx, workspace, name)
     for deployment in ctx.store.list_deployments(name):
         deployments.forget(ctx, deployment)
     ctx.store.delete_endpoint(name)
@@ -303,7 +303,7 @@ def delete(ctx: Context, workspace: str, name: str) -> None:
 def get_credentials(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
     """Azure's shape: ``primaryKey``/``secondaryKey`` for key auth, an ``accessToken`` for
     aml_token. The only API answer that holds a secret, and only for the endpoint's caller."""
-    endpoint = _get(ctx, workspace, name)
+    endpoint = get_for_workspace(ctx, workspace, name)
     if endpoint.auth_mode == "aml_token":
         secret = _secret(ctx, endpoint, _TOKEN_SECRET).encode()
         return mint_token(secret, name, _TOKEN_LIFETIME_S)
@@ -316,7 +316,7 @@ def get_credentials(ctx: Context, workspace: str, name: str) -> dict[str, Any]:
 def regenerate_keys(ctx: Context, workspace: str, name: str, key_type: str) -> dict[str, Any]:
     """A new primary or secondary key (the other keeps working: rotate one at a time); for
     aml_token endpoints a new signing secret, which ends every token given out so far."""
-    endpoint = _get(ctx, workspace, name)
+    endpoint = get_for_workspace(ctx, workspace, name)
     if key_type not in _KEYS:
         raise UsageError(f"unknown key type {key_type!r}; allowed: primary, secondary")
     if endpoint.auth_mode == "aml_token":
@@ -353,10 +353,7 @@ def read(ctx: Context, endpoint: OnlineEndpoint) -> dict[str, Any]:
 
 
 def get_for_workspace(ctx: Context, workspace: str, name: str) -> OnlineEndpoint:
-    return _get(ctx, workspace, name)
-
-
-def _get(ctx: Context, workspace: str, name: str) -> OnlineEndpoint:
+    """The endpoint, or 404 when it is not this workspace's."""
     endpoint = ctx.store.get_endpoint(name)
     if endpoint.workspace != workspace:
         raise NotFoundError(

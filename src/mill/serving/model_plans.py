@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mill.errors import NotSupportedError, SpecError
-from mill.specs.model_formats import read_triton_config
+from mill.specs.model_formats import inspect_model
 
 __all__ = ["deployment_kind", "replica_model_fields"]
 
@@ -81,65 +81,31 @@ def _onnx_file(path: Path) -> Path | None:
 
 
 def _triton_models(root: Path) -> list[dict[str, Any]]:
-    if not root.is_dir():
-        raise SpecError.one(
-            "a triton_model must be a folder (a Triton model repository)",
-            field="model.path",
-            value=root.name,
-            allowed="<repository>/<model>/config.pbtxt and <repository>/<model>/1/model.onnx",
-        )
-    if (root / "config.pbtxt").is_file():
-        folders = [root]
-    else:
-        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise SpecError.one(
-            f"the Triton repository {root.name}/ holds no model folder",
-            field="model.path",
-            value=root.name,
-            allowed="<repository>/<model>/config.pbtxt",
-        )
-    return [_triton_model(folder, root) for folder in folders]
+    """Each model of the repository as a replica serves it: the registry's own check of the
+    layout (``inspect_model``), then the ONNX backend and the latest version."""
+    summary = inspect_model("triton_model", root).summary
+    return [_triton_model(root, model) for model in summary["models"]]
 
 
-def _triton_model(folder: Path, root: Path) -> dict[str, Any]:
+def _triton_model(root: Path, model: dict[str, Any]) -> dict[str, Any]:
+    name = str(model["name"])
+    folder = root if (root / "config.pbtxt").is_file() else root / name
     shown = folder.name if folder == root else f"{root.name}/{folder.name}"
-    config_file = folder / "config.pbtxt"
-    if not config_file.is_file():
-        raise SpecError.one(
-            f"{shown}/ has no config.pbtxt",
-            field="model.path",
-            value=shown,
-            allowed=f"{shown}/config.pbtxt naming the model's inputs and outputs",
-        )
-    config = read_triton_config(config_file.read_text(encoding="utf-8", errors="replace"))
-    backend = str(config.get("backend") or config.get("platform") or "")
+    backend = str(model.get("backend") or "")
     if backend not in _ONNX_BACKENDS:
         raise NotSupportedError(
             f"{shown}/config.pbtxt uses the {backend or '(unnamed)'} backend; Mill serves Triton"
             ' models with the ONNX Runtime backend only (backend: "onnxruntime" or platform:'
             ' "onnxruntime_onnx"); convert the model to ONNX (mill model convert)'
         )
-    versions = sorted(
-        (p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)
-    )
-    with_onnx = [v for v in versions if (v / ONNX_FILE).is_file()]
-    if not with_onnx:
-        raise SpecError.one(
-            f"{shown}/ has no version folder holding {ONNX_FILE}",
-            field="model.path",
-            value=shown,
-            allowed=f"{shown}/1/{ONNX_FILE}",
-        )
-    latest = with_onnx[-1]  # Triton's default version policy serves the latest version
-    relative = latest.relative_to(root) / ONNX_FILE
+    latest = str(model["versions"][-1])  # Triton's default version policy: the latest
     return {
-        "name": folder.name,
-        "version": latest.name,
-        "onnx_file": relative.as_posix(),
-        "max_batch_size": int(config.get("max_batch_size") or 0),
-        "inputs": [_tensor(t, shown, "input") for t in config.get("input", [])],
-        "outputs": [_tensor(t, shown, "output") for t in config.get("output", [])],
+        "name": name,
+        "version": latest,
+        "onnx_file": (folder / latest / ONNX_FILE).relative_to(root).as_posix(),
+        "max_batch_size": int(model.get("max_batch_size") or 0),
+        "inputs": [_tensor(t, shown, "input") for t in model.get("inputs", [])],
+        "outputs": [_tensor(t, shown, "output") for t in model.get("outputs", [])],
     }
 
 

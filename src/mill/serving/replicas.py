@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mill.compute.local import write_private
 from mill.compute.processes import kill_tree
 from mill.serving.gateway import ReplicaAddress
 from mill.serving.upstream import probe_sync
@@ -466,7 +467,7 @@ class Supervisor:
             "port_file": str(port_file),
         }
         plan_path = folder / f"replica-{replica.index}.json"
-        _write_private(plan_path, json.dumps(plan, indent=2))
+        write_private(plan_path, json.dumps(plan, indent=2))
         env = dict(replica_set.env)
         runtime = str(runtime_path(self.home))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (runtime, env.get("PYTHONPATH")) if p)
@@ -525,11 +526,3 @@ def _read_address(replica_set: ReplicaSet, replica: Replica) -> ReplicaAddress |
         port=int(data["port"]),
         token=replica.token,
     )
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
