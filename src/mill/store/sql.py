@@ -37,6 +37,7 @@ from mill.store.tables import (
     SnapshotRow,
     WorkspaceRow,
 )
+from mill.store.tracking_tables import ExperimentRow, MetricRow, RunRow
 
 __all__ = ["JobQuery", "SqlStore"]
 
@@ -130,6 +131,13 @@ class SqlStore(AssetStoreMixin, ModelStoreMixin, EndpointStoreMixin):
                 RegisteredModelRow,
             ):
                 s.execute(delete(table).where(table.workspace_id == row.id))
+            # Metric points have no foreign key to cascade along (migration 0008).
+            runs = (
+                select(RunRow.run_uuid)
+                .join(ExperimentRow, ExperimentRow.id == RunRow.experiment_id)
+                .where(ExperimentRow.workspace_id == row.id)
+            )
+            s.execute(delete(MetricRow).where(MetricRow.run_uuid.in_(runs)))
             s.delete(row)
 
     # Datastores -------------------------------------------------------------------

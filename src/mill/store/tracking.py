@@ -451,16 +451,22 @@ class SqlTrackingStore:
                 .values(lifecycle_stage=stage, deleted_time=now_ms() if stage == DELETED else None)
             )
 
-    def _run_ref(self, conn: Connection, run_id: str, workspace: str | None) -> tuple[str, int]:
+    def _run_ref(
+        self, conn: Connection, run_id: str, workspace: str | None, lock: bool = False
+    ) -> tuple[str, int]:
         row = conn.execute(
-            _RUN_REF[workspace is not None], {"run": run_id, "ws": workspace}
+            _RUN_REF[workspace is not None, lock], {"run": run_id, "ws": workspace}
         ).first()
         if row is None:
             raise NotFoundError(f"Run with id={run_id} not found")
         return str(row[0]), int(row[1])
 
     def _active_run(self, conn: Connection, run_id: str, workspace: str | None) -> None:
-        stage, _ = self._run_ref(conn, run_id, workspace)
+        """Checks the run takes writes, and holds it until commit: metric points have no
+        foreign key (one check per batch instead of one per point), so this key-share lock
+        on PostgreSQL is what keeps the run from being deleted under them. SQLite's write
+        transaction (BEGIN IMMEDIATE) already excludes every other writer."""
+        stage, _ = self._run_ref(conn, run_id, workspace, lock=True)
         if stage != ACTIVE:
             raise UsageError(
                 f"The run {run_id} must be in the 'active' state. Current state is {stage}."
@@ -489,7 +495,7 @@ class SqlTrackingStore:
         workspace: str | None = None,
     ) -> None:
         """Metrics (``key, value, timestamp, step``), params and tags in ONE transaction."""
-        rows = [_metric_row(run_id, m) for m in metrics]
+        points = [_metric_point(run_id, m) for m in metrics]
         params = {k: _param_value(k, v) for k, v in (params or {}).items()}
         with self._write() as conn:
             if self._async_commit:
@@ -503,9 +509,9 @@ class SqlTrackingStore:
                     conn.execute(
                         update(RUN).where(RUN.c.run_uuid == run_id).values(name=tags[RUN_NAME_TAG])
                     )
-            if rows:
-                self._insert_metrics(conn, rows)
-                self._upsert_latest(conn, rows)
+            if points:
+                self._insert_metrics(conn, points)
+                self._upsert_latest(conn, points)
                 linked = [_model_metric_row(run_id, m) for m in metrics if m.get("model_id")]
                 if linked:
                     self._insert_model_metrics(conn, linked)
@@ -521,26 +527,22 @@ class SqlTrackingStore:
             raise NotFoundError(f"Logged model with ID '{missing}' not found.")
         conn.execute(MODEL_METRIC.insert(), rows)
 
-    def _insert_metrics(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _insert_metrics(self, conn: Connection, points: list[_Point]) -> None:
         """Metric points in bulk: a raw executemany on SQLite; COPY on PostgreSQL, where an
         executemany pays for every page of rows and COPY streams them in one go."""
-        if not self._sqlite and len(rows) < _COPY_THRESHOLD:
-            conn.execute(METRIC.insert(), rows)
+        if not self._sqlite and len(points) < _COPY_THRESHOLD:
+            conn.execute(METRIC.insert(), [_point_dict(p) for p in points])
             return
-        values = [
-            (r["run_uuid"], r["key"], r["value"], r["timestamp"], r["step"], r["is_nan"])
-            for r in rows
-        ]
         # The raw DBAPI cursor, in this same transaction: SQLAlchemy's per-row parameter
         # processing costs more than the database's own insert of the row.
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self._sqlite:
-                cursor.executemany(_INSERT_METRICS_SQLITE, values)
+                cursor.executemany(_INSERT_METRICS_SQLITE, points)
             else:
                 with cursor.copy(_COPY_METRICS) as copy:
-                    for row in values:
-                        copy.write_row(row)
+                    for point in points:
+                        copy.write_row(point)
         finally:
             cursor.close()
 
@@ -576,14 +578,14 @@ class SqlTrackingStore:
             [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()],
         )
 
-    def _upsert_latest(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            seen = latest.get(row["key"])
-            if seen is None or _order(row) > _order(seen):
-                latest[row["key"]] = row
+    def _upsert_latest(self, conn: Connection, points: list[_Point]) -> None:
+        latest: dict[str, _Point] = {}
+        for point in points:
+            seen = latest.get(point[1])
+            if seen is None or _order(point) > _order(seen):
+                latest[point[1]] = point
         # executemany of one statement, built once: multi-VALUES inserts are never cached.
-        conn.execute(self._latest_upsert(), list(latest.values()))
+        conn.execute(self._latest_upsert(), [_point_dict(p) for p in latest.values()])
 
     def _latest_upsert(self) -> Any:
         if self._latest_stmt is None:
@@ -630,27 +632,55 @@ class SqlTrackingStore:
         self, run_id: str, key: str, workspace: str | None = None
     ) -> list[tuple[float, int, int, bool]]:
         """``(value, timestamp, step, is_nan)`` by step then timestamp, in one indexed query."""
+        return self.metric_history_page(run_id, key, workspace)[0]
+
+    def metric_history_page(
+        self,
+        run_id: str,
+        key: str,
+        workspace: str | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> tuple[list[tuple[float, int, int, bool]], str | None]:
+        """One page of :meth:`metric_history` and the token of the next (None at the end);
+        every point when ``max_results`` is None, as MLflow's get-history does."""
+        if max_results is not None and max_results < 1:
+            raise UsageError(
+                f"Invalid value {max_results} for parameter 'max_results' supplied. "
+                "It must be a positive integer."
+            )
+        offset = _decode_token(page_token)
         with self._read() as conn:
             self._run_ref(conn, run_id, workspace)
             stmt = (
                 select(METRIC.c.value, METRIC.c.timestamp, METRIC.c.step, METRIC.c.is_nan)
                 .where(METRIC.c.run_uuid == run_id, METRIC.c.key == key)
-                .order_by(METRIC.c.step, METRIC.c.timestamp)
+                .order_by(METRIC.c.step, METRIC.c.timestamp, METRIC.c.id)  # id: stable pages
             )
-            # A raw DBAPI cursor: SQLAlchemy's row processing costs more than the query here.
-            compiled = stmt.compile(dialect=conn.dialect)
-            bound = compiled.construct_params()
-            args: Any = (
-                [bound[name] for name in compiled.positiontup or ()]
-                if compiled.positional
-                else bound
-            )
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(str(compiled), args)
-                return list(cursor.fetchall())
-            finally:
-                cursor.close()
+            if offset:
+                stmt = stmt.offset(offset)
+            if max_results is not None:
+                stmt = stmt.limit(max_results + 1)
+            rows = self._raw_rows(conn, stmt)
+        if max_results is not None and len(rows) > max_results:
+            return rows[:max_results], _encode_token(offset + max_results)
+        return rows, None
+
+    @staticmethod
+    def _raw_rows(conn: Connection, stmt: Select[Any]) -> list[Any]:
+        """Rows as plain tuples through the DBAPI cursor: SQLAlchemy's row processing costs
+        more than the query for a long metric history."""
+        compiled = stmt.compile(dialect=conn.dialect)
+        bound = compiled.construct_params()
+        args: Any = (
+            [bound[name] for name in compiled.positiontup or ()] if compiled.positional else bound
+        )
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(str(compiled), args)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
     # Inputs and outputs -----------------------------------------------------------
     def log_inputs(
@@ -844,7 +874,7 @@ def _run_dict(
     }
 
 
-def _run_ref_query(in_workspace: bool) -> Select[Any]:
+def _run_ref_query(in_workspace: bool, lock: bool) -> Select[Any]:
     stmt = (
         select(RUN.c.lifecycle_stage, EXP.c.workspace_id)
         .join(EXP, EXP.c.id == RUN.c.experiment_id)
@@ -852,11 +882,15 @@ def _run_ref_query(in_workspace: bool) -> Select[Any]:
     )
     if in_workspace:
         stmt = stmt.join(WS, WS.c.id == EXP.c.workspace_id).where(WS.c.name == bindparam("ws"))
+    if lock:  # FOR KEY SHARE OF tracking_runs; SQLite compiles no locking clause
+        stmt = stmt.with_for_update(read=True, key_share=True, of=RUN)
     return stmt
 
 
 # Built once: every write checks its run, and building the statement cost more than running it.
-_RUN_REF = {flag: _run_ref_query(flag) for flag in (False, True)}
+_RUN_REF = {
+    (in_ws, lock): _run_ref_query(in_ws, lock) for in_ws in (False, True) for lock in (False, True)
+}
 
 
 def _run_query() -> Select[Any]:
@@ -867,7 +901,13 @@ def _default_id_query(ws_id: int) -> Select[Any]:
     return select(EXP.c.id).where(EXP.c.workspace_id == ws_id, EXP.c.is_default.is_(True))
 
 
-def _metric_row(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
+# One metric point as stored: (run_uuid, key, value, timestamp, step, is_nan). A tuple, not a
+# dict: a log-batch builds a thousand of them, and they go to COPY/executemany as they are.
+_Point = tuple[str, str, float, int, int, bool]
+_POINT_COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
+
+
+def _metric_point(run_id: str, metric: dict[str, Any]) -> _Point:
     key = metric.get("key")
     if not key or not isinstance(key, str):
         raise UsageError(f"a metric needs a key; got {metric!r}")
@@ -877,21 +917,18 @@ def _metric_row(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
         step = int(metric.get("step") or 0)
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"invalid metric {key!r}: {exc}") from None
-    is_nan = math.isnan(value)
-    return {
-        "run_uuid": run_id,
-        "key": key,
-        "value": 0.0 if is_nan else value,
-        "timestamp": timestamp,
-        "step": step,
-        "is_nan": is_nan,
-    }
+    if value != value:  # NaN is stored as 0.0 with is_nan set, as MLflow's schema does
+        return (run_id, key, 0.0, timestamp, step, True)
+    return (run_id, key, value, timestamp, step, False)
+
+
+def _point_dict(point: _Point) -> dict[str, Any]:
+    return dict(zip(_POINT_COLUMNS, point, strict=True))
 
 
 def _model_metric_row(run_id: str, metric: dict[str, Any]) -> dict[str, Any]:
-    row = _metric_row(run_id, metric)
     return {
-        **row,
+        **_point_dict(_metric_point(run_id, metric)),
         "model_id": str(metric["model_id"]),
         "dataset_name": metric.get("dataset_name") or None,
         "dataset_digest": metric.get("dataset_digest") or None,
@@ -924,8 +961,8 @@ def _param_value(key: str, value: Any) -> str:
     return text
 
 
-def _order(row: dict[str, Any]) -> tuple[int, int, float]:
-    return (row["step"], row["timestamp"], row["value"])
+def _order(point: _Point) -> tuple[int, int, float]:
+    return (point[4], point[3], point[2])
 
 
 def _view(view_type: str | None) -> tuple[str, ...]:

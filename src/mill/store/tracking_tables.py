@@ -108,13 +108,16 @@ class RunTagRow(Base):
 
 
 class MetricRow(Base):
-    """Every logged metric point; read back by one indexed range scan per (run, key)."""
+    """Every logged metric point; read back by one indexed range scan per (run, key).
+
+    No foreign key to the run (migration 0008): PostgreSQL would check it once per point,
+    half of a log-batch's insert time; the store locks the run once per batch instead."""
 
     __tablename__ = "tracking_metrics"
     __table_args__ = (Index("ix_tracking_metrics_run_key_step", "run_uuid", "key", "step"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    run_uuid: Mapped[str] = mapped_column(ForeignKey("tracking_runs.run_uuid", ondelete="CASCADE"))
+    run_uuid: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(String(250))
     value: Mapped[float] = mapped_column(Float)
     timestamp: Mapped[int] = mapped_column(BigInteger)

@@ -239,14 +239,23 @@ def log_outputs(store: SqlTrackingStore, ws: str, a: Args) -> Any:
 # Metrics --------------------------------------------------------------------------
 def get_metric_history(store: SqlTrackingStore, ws: str, a: Args) -> Any:
     key = a.str("metric_key", required=True)
-    rows = store.metric_history(_run_id(a), key, workspace=ws)
+    rows, token = store.metric_history_page(
+        _run_id(a),
+        key,
+        workspace=ws,
+        max_results=a.int("max_results"),
+        page_token=a.str("page_token"),
+    )
     # Built by hand: 100,000 points through json.dumps of dicts is several times slower.
     key_json = json.dumps(key)
     parts = [
         f'{{"key":{key_json},"value":{_num_json(v, nan)},"timestamp":{t},"step":{s}}}'
         for v, t, s, nan in rows
     ]
-    return Response('{"metrics":[' + ",".join(parts) + "]}", media_type="application/json")
+    more = f',"next_page_token":{json.dumps(token)}' if token else ""
+    return Response(
+        '{"metrics":[' + ",".join(parts) + "]" + more + "}", media_type="application/json"
+    )
 
 
 def get_metric_history_bulk_interval(store: SqlTrackingStore, ws: str, a: Args) -> Any:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from sqlalchemy import func, inspect, select
+
 from mill.domain.entities import Workspace
-from mill.store import SqlStore
+from mill.errors import NotFoundError
+from mill.store import SqlStore, migrate
 from mill.store.tracking import SqlTrackingStore
+from mill.store.tracking_tables import MetricRow
 
 
 def test_a_large_batch_round_trips_with_nan_and_order(db_url: str) -> None:
@@ -32,4 +37,68 @@ def test_a_large_batch_round_trips_with_nan_and_order(db_url: str) -> None:
     assert [bool(nan) for _, _, step, nan in history if step == 7] == [True]
     assert history[3][0] == 0.25 and history[3][1] == 1003
     assert tracking.latest_metrics(run) == {"loss": 1.0 / 300, "acc": 0.5}
+    store.dispose()
+
+
+def _points(count: int) -> list[dict[str, object]]:
+    return [
+        {"key": "loss", "value": float(i), "timestamp": 1000 + i, "step": i} for i in range(count)
+    ]
+
+
+def _stored_points(store: SqlStore, run_id: str) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                select(func.count()).select_from(MetricRow).where(MetricRow.run_uuid == run_id)
+            )
+            or 0
+        )
+
+
+def test_points_for_a_missing_run_are_refused_and_never_stored(db_url: str) -> None:
+    """Metric points have no foreign key (migration 0008): the per-batch run check is
+    what keeps orphan points out."""
+    store = SqlStore(db_url)
+    store.migrate()
+    store.create_workspace(Workspace("default"))
+    tracking = SqlTrackingStore(store)
+    with pytest.raises(NotFoundError, match="Run with id=nope not found"):
+        tracking.log_batch("nope", metrics=_points(200))
+    assert _stored_points(store, "nope") == 0
+    store.dispose()
+
+
+def test_deleting_a_workspace_deletes_its_metric_points_only(db_url: str) -> None:
+    store = SqlStore(db_url)
+    store.migrate()
+    tracking = SqlTrackingStore(store)
+    runs = {}
+    for name in ("gone", "kept"):
+        store.create_workspace(Workspace(name))
+        experiment = tracking.create_experiment(name, "e")
+        runs[name] = tracking.create_run(name, experiment)["info"]["run_id"]
+        tracking.log_batch(runs[name], metrics=_points(120))
+    store.delete_workspace("gone")
+    assert _stored_points(store, runs["gone"]) == 0
+    assert _stored_points(store, runs["kept"]) == 120
+    assert len(tracking.metric_history(runs["kept"], "loss")) == 120
+    store.dispose()
+
+
+def test_upgrading_to_0008_keeps_every_point(db_url: str) -> None:
+    """0008 rebuilds the points table on SQLite (to drop its foreign key): nothing may be lost."""
+    store = SqlStore(db_url)
+    migrate.upgrade(store.engine, "0007")
+    store.create_workspace(Workspace("default"))
+    tracking = SqlTrackingStore(store)
+    experiment = tracking.create_experiment("default", "old")
+    run = tracking.create_run("default", experiment)["info"]["run_id"]
+    tracking.log_batch(run, metrics=_points(250))
+    migrate.upgrade(store.engine)
+    assert migrate.current_revision(store.engine) == migrate.head_revision()
+    history = tracking.metric_history(run, "loss")
+    assert [(v, t, s) for v, t, s, _ in history] == [(float(i), 1000 + i, i) for i in range(250)]
+    with store.engine.connect() as conn:
+        assert not inspect(conn).get_foreign_keys("tracking_metrics")
     store.dispose()

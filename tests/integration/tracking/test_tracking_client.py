@@ -92,6 +92,37 @@ def test_experiments_crud(client: MlflowClient) -> None:
     assert client.get_experiment("0").name == "Default"
 
 
+def test_metric_history_pages_as_mlflow_does(client: MlflowClient, server: Server) -> None:
+    """The client asks for 25,000 points a page and follows next_page_token; the raw API
+    honours max_results and page_token, and refuses bad ones with MLflow's error code."""
+    run = client.create_run("0").info.run_id
+    for b in range(26):  # 26,000 points: two pages for the client
+        client.log_batch(
+            run, metrics=[Metric("h", b * 1000 + i, 7, b * 1000 + i) for i in range(1000)]
+        )
+    history = client.get_metric_history(run, "h")
+    assert [m.step for m in history] == list(range(26_000))
+    assert history[-1].value == 25_999.0 and history[-1].key == "h"
+
+    url = f"{server.url}/api/2.0/mlflow/metrics/get-history"
+    steps, token, pages = [], None, 0
+    while True:
+        params = {"run_id": run, "metric_key": "h", "max_results": 10_000}
+        if token:
+            params["page_token"] = token
+        answer = requests.get(url, params=params, timeout=60).json()
+        steps += [int(m["step"]) for m in answer["metrics"]]
+        pages += 1
+        token = answer.get("next_page_token")
+        if not token:
+            break
+    assert pages == 3 and steps == list(range(26_000))
+    for bad in ({"max_results": 0}, {"max_results": "ten"}, {"page_token": "not-a-token"}):
+        answer = requests.get(url, params={"run_id": run, "metric_key": "h", **bad}, timeout=30)
+        assert answer.status_code == 400, (bad, answer.text)
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
 def test_errors_have_mlflow_codes(client: MlflowClient, server: Server) -> None:
     client.create_experiment("dup")
     with pytest.raises(MlflowException) as info:
