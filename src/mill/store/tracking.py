@@ -12,6 +12,7 @@ Errors are Mill's: NotFoundError, ConflictError (already exists), UsageError (ba
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -81,6 +82,7 @@ ACTIVE, DELETED = "active", "deleted"
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 VIEW_TYPES = {"ACTIVE_ONLY": (ACTIVE,), "DELETED_ONLY": (DELETED,), "ALL": (ACTIVE, DELETED)}
 RUN_NAME_TAG = "mlflow.runName"
+LOGGED_MODELS_TAG = "mlflow.log-model.history"  # what MLflow's runs/log-model appends to
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 MAX_PARAM_VALUE = 6000
 _COPY_THRESHOLD = 50  # below this, COPY's set-up costs more than it saves
@@ -478,6 +480,21 @@ class SqlTrackingStore:
 
     def set_tag(self, run_id: str, key: str, value: str, workspace: str | None = None) -> None:
         self.log_batch(run_id, tags={key: value}, workspace=workspace)
+
+    def record_logged_model(
+        self, run_id: str, model: dict[str, Any], workspace: str | None = None
+    ) -> None:
+        """Append a model's metadata to the run's ``mlflow.log-model.history`` tag (a JSON
+        list), as MLflow's store does for ``runs/log-model``; read and written in one write
+        transaction, so concurrent log_model calls on a run keep every entry."""
+        with self._write() as conn:
+            self._active_run(conn, run_id, workspace)
+            current = conn.scalar(
+                select(TAG.c.value).where(TAG.c.run_uuid == run_id, TAG.c.key == LOGGED_MODELS_TAG)
+            )
+            history = json.loads(current) if current else []
+            history.append(model)
+            self._upsert_tags(conn, run_id, {LOGGED_MODELS_TAG: json.dumps(history)})
 
     def delete_tag(self, run_id: str, key: str, workspace: str | None = None) -> None:
         with self._write() as conn:
@@ -1002,7 +1019,6 @@ def _decode_token(token: str | None) -> int:
     if not token:
         return 0
     import base64
-    import json
 
     try:
         offset = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])

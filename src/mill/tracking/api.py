@@ -180,6 +180,23 @@ def delete_tag(store: SqlTrackingStore, ws: str, a: Args) -> Any:
     return {}
 
 
+def log_model(store: SqlTrackingStore, ws: str, a: Args) -> Any:
+    """MLflow's ``runs/log-model``: both client generations send it after saving a model's
+    files, and warn that "logging model metadata failed" when a server lacks it."""
+    text = a.str("model_json", required=True)
+    try:
+        model = json.loads(text)
+    except ValueError:
+        model = None
+    if not isinstance(model, dict):
+        raise UsageError(f"Malformed model info. \n {text[:200]} \n is not a valid JSON object.")
+    missing = {"artifact_path", "flavors", "utc_time_created", "run_id"} - set(model)
+    if missing:
+        raise UsageError(f"Model json is missing mandatory fields: {sorted(missing)}")
+    store.record_logged_model(_run_id(a), model, workspace=ws)
+    return {}
+
+
 def log_batch(store: SqlTrackingStore, ws: str, a: Args) -> Any:
     metrics, params, tags = a.list("metrics"), a.list("params"), a.list("tags")
     for what, items, limit in (
@@ -358,6 +375,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/runs/set-tag", set_tag),
     ("POST", "/runs/delete-tag", delete_tag),
     ("POST", "/runs/log-batch", log_batch),
+    ("POST", "/runs/log-model", log_model),
     ("POST", "/runs/log-inputs", log_inputs),
     ("POST", "/runs/outputs", log_outputs),
     ("GET", "/metrics/get-history", get_metric_history),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 import requests
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from sklearn.linear_model import LogisticRegression
 
 
@@ -62,6 +65,40 @@ def test_sklearn_log_model_and_load(server: Any) -> None:
     assert list(by_id.predict(x)) == [0, 0, 1, 1]
     logged = MlflowClient().get_logged_model(info.model_id)
     assert logged.status.to_proto() == 2 or str(logged.status).endswith("READY")
+
+
+def test_log_model_records_the_run_model_history(server: Any) -> None:
+    """``runs/log-model``: what MLflow 2 clients (and MLflow 3's Spark flavor) call after
+    saving a model's files; without it they warn "Logging model metadata to the tracking
+    server has failed" and the run has no ``mlflow.log-model.history``."""
+    client = MlflowClient(server.url)
+    run = client.create_run("0").info.run_id
+    for path in ("model", "again"):
+        metadata = Model(artifact_path=path, run_id=run, flavors={"sklearn": {"pickled": 1}})
+        client._record_logged_model(run, metadata)  # what mlflow 2's log_model sends
+    history = json.loads(client.get_run(run).data.tags["mlflow.log-model.history"])
+    assert [m["artifact_path"] for m in history] == ["model", "again"]
+    assert all(m["flavors"] == {"sklearn": {"pickled": 1}} and m["run_id"] == run for m in history)
+    client.delete_run(run)
+    with pytest.raises(MlflowException, match="must be in the 'active' state"):
+        client._record_logged_model(run, Model(artifact_path="late", run_id=run, flavors={}))
+
+
+def test_log_model_refuses_bad_model_json(server: Any) -> None:
+    run = MlflowClient(server.url).create_run("0").info.run_id
+    url = f"{server.url}/api/2.0/mlflow/runs/log-model"
+    for model_json, expected in (
+        ("{not json", "Malformed model info"),
+        ("[1, 2]", "Malformed model info"),
+        ('{"artifact_path": "m"}', "missing mandatory fields: ['flavors', 'run_id'"),
+    ):
+        answer = requests.post(url, json={"run_id": run, "model_json": model_json}, timeout=30)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert expected in answer.json()["message"]
+    answer = requests.post(url, json={"run_id": run}, timeout=30)
+    assert answer.status_code == 400 and "model_json" in answer.json()["message"]
+    assert "mlflow.log-model.history" not in MlflowClient(server.url).get_run(run).data.tags
 
 
 def test_autolog(server: Any) -> None:
