@@ -30,7 +30,8 @@ log = logging.getLogger("mill.server")
 
 # Paths that answer without the server token: liveness, and job callbacks (own token).
 _OPEN_PATHS = ("/healthz", "/api/v1/runtime/")
-_TRACKING_MARK = "/2.0/mlflow"  # MLflow API and artifact paths, under any prefix
+# MLflow API and artifact paths, under any prefix (3.0: where MLflow 3 sends traces)
+_TRACKING_MARKS = ("/2.0/mlflow", "/3.0/mlflow")
 
 
 def create_app(
@@ -83,7 +84,7 @@ def create_app(
             given = header[7:] if header.lower().startswith("bearer ") else ""
             if not given or not hmac.compare_digest(given.encode(), token.encode()):
                 # A running job may call the MLflow API with its own token (MLFLOW_TRACKING_TOKEN).
-                job_call = given and _TRACKING_MARK in path
+                job_call = given and any(mark in path for mark in _TRACKING_MARKS)
                 if not job_call or not await run_in_threadpool(
                     ctx.store.has_active_job_token, content_hash(given.encode())
                 ):

@@ -13,18 +13,28 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from mill.errors import NotSupportedError, UsageError
 from mill.store.tracking import DELETED, SqlTrackingStore
 from mill.tracking.wire import Args, MlflowRoute, num, request_args
 
-__all__ = ["REGISTRY_MESSAGE", "build_tracking_router", "tracking_store"]
+__all__ = [
+    "REGISTRY_MESSAGE",
+    "TRACING_MESSAGE",
+    "build_tracking_router",
+    "build_unserved_router",
+    "tracking_store",
+]
 
 Handler = Callable[[SqlTrackingStore, str, Args], Any]
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 REGISTRY_MESSAGE = "this MLflow model registry endpoint is not implemented by Mill"
+TRACING_MESSAGE = (
+    "MLflow tracing (traces, spans) is not supported by Mill: traces are not recorded; "
+    "runs, metrics, params, artifacts and models are"
+)
 
 
 def tracking_store(request: Request) -> SqlTrackingStore:
@@ -402,6 +412,24 @@ async def _registry(request: Request) -> Any:
     raise NotSupportedError(REGISTRY_MESSAGE)
 
 
+async def _unserved(request: Request) -> Any:
+    """Any other path under an MLflow prefix: MLflow's own answer shape, so the client's
+    message names what is missing instead of a bare "Not Found"."""
+    path = request.url.path
+    if "/mlflow/traces" in path:
+        raise NotSupportedError(TRACING_MESSAGE)
+    return JSONResponse(
+        {
+            "error_code": "ENDPOINT_NOT_FOUND",
+            "message": f"Mill does not serve {request.method} {path}",
+        },
+        status_code=404,
+    )
+
+
+_ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+
+
 def build_tracking_router(extra: list[tuple[str, str, Handler]] | None = None) -> APIRouter:
     """The ``/api/2.0/mlflow`` routes (mounted under each prefix by the caller)."""
     router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
@@ -412,4 +440,13 @@ def build_tracking_router(extra: list[tuple[str, str, Handler]] | None = None) -
         router.add_api_route(
             f"/{noun}/{{rest:path}}", _registry, methods=["GET", "POST", "PATCH", "DELETE"]
         )
+    router.add_api_route("/{rest:path}", _unserved, methods=_ALL_METHODS)  # last: the rest
+    return router
+
+
+def build_unserved_router() -> APIRouter:
+    """For prefixes Mill serves nothing under (``/api/3.0/mlflow``, where MLflow 3 sends
+    traces): every call answers in MLflow's shape, tracing with what is missing."""
+    router = APIRouter(route_class=MlflowRoute, tags=["mlflow"], include_in_schema=False)
+    router.add_api_route("/{rest:path}", _unserved, methods=_ALL_METHODS)
     return router

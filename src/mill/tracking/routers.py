@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import APIRouter
 
-from mill.tracking.api import build_tracking_router
+from mill.tracking.api import build_tracking_router, build_unserved_router
 
 __all__ = ["ArtifactRoot", "routers_for_app"]
 
@@ -28,9 +28,11 @@ def routers_for_app(artifact_root: ArtifactRoot | None = None) -> list[tuple[str
     routes = [*artifact_routes(artifact_root), *MODEL_ROUTES, *REGISTRY_ROUTES]
     tracking = build_tracking_router(routes)
     artifacts = build_artifacts_router(artifact_root)
+    unserved = build_unserved_router()
     pairs: list[tuple[str, APIRouter]] = []
     for base in ("", "/workspaces/{ws}"):
         for api in ("api", "ajax-api"):
             pairs.append((f"{base}/{api}/2.0/mlflow", tracking))
             pairs.append((f"{base}/{api}/2.0/mlflow-artifacts", artifacts))
+            pairs.append((f"{base}/{api}/3.0/mlflow", unserved))
     return pairs

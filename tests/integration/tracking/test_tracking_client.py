@@ -155,6 +155,18 @@ def test_errors_have_mlflow_codes(client: MlflowClient, server: Server) -> None:
         answer = requests.post(f"{server.url}/api/2.0/mlflow/runs/log-batch", data=bad, timeout=30)
         assert answer.status_code == 400, answer.text
         assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    # Paths Mill does not serve answer in MLflow's shape; tracing says it is not supported.
+    for method, path in (("GET", "/api/2.0/mlflow/no-such-thing"), ("POST", "/api/3.0/mlflow/x")):
+        answer = requests.request(method, f"{server.url}{path}", json={}, timeout=30)
+        assert answer.status_code == 404, answer.text
+        assert (
+            answer.json()["error_code"] == "ENDPOINT_NOT_FOUND" and path in answer.json()["message"]
+        )
+    for path in ("/api/3.0/mlflow/traces", "/workspaces/default/api/2.0/mlflow/traces/t-1"):
+        answer = requests.post(f"{server.url}{path}", json={}, timeout=30)
+        assert answer.status_code == 501, answer.text
+        assert answer.json()["error_code"] == "NOT_IMPLEMENTED"
+        assert "tracing" in answer.json()["message"]
     # A registry endpoint Mill lacks (Databricks' permissions) says so rather than 404.
     answer = requests.get(f"{server.url}/api/2.0/mlflow/registered-models/permissions", timeout=30)
     assert answer.status_code == 501
