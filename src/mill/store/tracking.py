@@ -514,6 +514,16 @@ class SqlTrackingStore:
         """Metrics (``key, value, timestamp, step``), params and tags in ONE transaction."""
         points = [_metric_point(run_id, m) for m in metrics]
         params = {k: _param_value(k, v) for k, v in (params or {}).items()}
+        if (
+            not self._sqlite
+            and not self._async_commit
+            and not params
+            and not tags
+            and 0 < len(points) < _COPY_THRESHOLD
+            and not any(m.get("model_id") for m in metrics)
+        ):
+            self._log_points_at_once(run_id, points, workspace)
+            return
         with self._write() as conn:
             if self._async_commit:
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
@@ -596,13 +606,35 @@ class SqlTrackingStore:
         )
 
     def _upsert_latest(self, conn: Connection, points: list[_Point]) -> None:
-        latest: dict[str, _Point] = {}
-        for point in points:
-            seen = latest.get(point[1])
-            if seen is None or _order(point) > _order(seen):
-                latest[point[1]] = point
         # executemany of one statement, built once: multi-VALUES inserts are never cached.
-        conn.execute(self._latest_upsert(), [_point_dict(p) for p in latest.values()])
+        conn.execute(self._latest_upsert(), [_point_dict(p) for p in _latest(points)])
+
+    def _log_points_at_once(self, run_id: str, points: list[_Point], workspace: str | None) -> None:
+        """A few metric points on PostgreSQL (a log_metric, a small log_batch) in ONE
+        statement, committed as it runs: the run check, its key-share lock, the points and
+        the latest values. The general path takes five round trips (BEGIN, check, insert,
+        upsert, COMMIT) and each was ≈0.45 ms from a worker thread, most of a call's time."""
+        latest = _latest(points)
+        args = {
+            "run": run_id,
+            "ws": workspace,
+            **_arrays("", points),
+            **_arrays("latest_", latest),
+        }
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(_PG_POINTS[workspace is not None], args)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        if row is None:
+            raise NotFoundError(f"Run with id={run_id} not found")
+        if row[0] != ACTIVE:  # the statement wrote nothing for a run that is not active
+            raise UsageError(
+                f"The run {run_id} must be in the 'active' state. Current state is {row[0]}."
+            )
 
     def _latest_upsert(self) -> Any:
         if self._latest_stmt is None:
@@ -980,6 +1012,67 @@ def _param_value(key: str, value: Any) -> str:
 
 def _order(point: _Point) -> tuple[int, int, float]:
     return (point[4], point[3], point[2])
+
+
+def _latest(points: list[_Point]) -> list[_Point]:
+    """The newest point of each key (by step, then timestamp, then value, as MLflow)."""
+    latest: dict[str, _Point] = {}
+    for point in points:
+        seen = latest.get(point[1])
+        if seen is None or _order(point) > _order(seen):
+            latest[point[1]] = point
+    return list(latest.values())
+
+
+def _arrays(prefix: str, points: list[_Point]) -> dict[str, list[Any]]:
+    """Points as one array per column, for PostgreSQL's ``unnest``."""
+    return {
+        f"{prefix}{name}": [p[i] for p in points]
+        for i, name in enumerate(_POINT_COLUMNS)
+        if name != "run_uuid"
+    }
+
+
+def _pg_points_sql(in_workspace: bool) -> str:
+    workspace_join = "JOIN workspaces w ON w.id = e.workspace_id" if in_workspace else ""
+    workspace_where = "AND w.name = %(ws)s" if in_workspace else ""
+    columns = "key, value, timestamp, step, is_nan"
+
+    def unnest(prefix: str) -> str:
+        return (
+            f"unnest(%({prefix}key)s::varchar[], %({prefix}value)s::float8[], "
+            f"%({prefix}timestamp)s::int8[], %({prefix}step)s::int8[], "
+            f"%({prefix}is_nan)s::bool[]) AS p({columns})"
+        )
+
+    return f"""
+WITH run AS (
+    SELECT r.run_uuid, r.lifecycle_stage
+    FROM tracking_runs r JOIN tracking_experiments e ON e.id = r.experiment_id {workspace_join}
+    WHERE r.run_uuid = %(run)s {workspace_where}
+    FOR KEY SHARE OF r
+), live AS (
+    SELECT run_uuid FROM run WHERE lifecycle_stage = '{ACTIVE}'
+), points AS (
+    INSERT INTO tracking_metrics (run_uuid, {columns})
+    SELECT live.run_uuid, p.* FROM live, {unnest("")}
+), latest AS (
+    INSERT INTO tracking_latest_metrics AS old (run_uuid, {columns})
+    SELECT live.run_uuid, p.* FROM live, {unnest("latest_")}
+    ON CONFLICT (run_uuid, key) DO UPDATE
+    SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step,
+        is_nan = excluded.is_nan
+    WHERE excluded.step > old.step
+       OR (excluded.step = old.step AND excluded.timestamp > old.timestamp)
+       OR (excluded.step = old.step AND excluded.timestamp = old.timestamp
+           AND excluded.value > old.value)
+)
+SELECT lifecycle_stage FROM run
+"""
+
+
+# Built once, with and without the workspace check: see SqlTrackingStore._log_points_at_once.
+_PG_POINTS = {flag: _pg_points_sql(flag) for flag in (False, True)}
 
 
 def _view(view_type: str | None) -> tuple[str, ...]:

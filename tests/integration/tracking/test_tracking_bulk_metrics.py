@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from mill.domain.entities import Workspace
-from mill.errors import NotFoundError
+from mill.errors import NotFoundError, UsageError
 from mill.store import SqlStore, migrate
-from mill.store.tracking import SqlTrackingStore
+from mill.store.tracking import DELETED, SqlTrackingStore
 from mill.store.tracking_tables import MetricRow
 
 
@@ -101,4 +101,40 @@ def test_upgrading_to_0008_keeps_every_point(db_url: str) -> None:
     assert [(v, t, s) for v, t, s, _ in history] == [(float(i), 1000 + i, i) for i in range(250)]
     with store.engine.connect() as conn:
         assert not inspect(conn).get_foreign_keys("tracking_metrics")
+    store.dispose()
+
+
+@pytest.mark.parametrize("count", [1, 3, 200])  # PostgreSQL: one statement below 50, COPY above
+def test_small_and_large_batches_keep_the_same_rules(db_url: str, count: int) -> None:
+    store = SqlStore(db_url)
+    store.migrate()
+    for name in ("default", "other"):
+        store.create_workspace(Workspace(name))
+    tracking = SqlTrackingStore(store)
+    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
+        "run_id"
+    ]
+    # Out of order, a tie on step broken by timestamp, a NaN: the latest value is MLflow's.
+    points = [
+        {"key": "loss", "value": 0.5, "timestamp": 20, "step": 5},
+        {"key": "loss", "value": 0.9, "timestamp": 10, "step": 2},
+        {"key": "loss", "value": 0.7, "timestamp": 10, "step": 5},
+        {"key": "nan", "value": math.nan, "timestamp": 1, "step": 0},
+    ][:count] + _points(max(0, count - 4))
+    tracking.log_batch(run, metrics=points, workspace="default")
+    tracking.log_batch(run, metrics=[{"key": "loss", "value": 0.1, "timestamp": 5, "step": 1}])
+    assert _stored_points(store, run) == len(points) + 1
+    latest = tracking.latest_metrics(run)
+    assert latest["loss"] == {1: 0.5, 3: 0.5, 200: float(195)}[count]  # step 1 is older
+    if count >= 4:
+        assert math.isnan(latest["nan"])
+    # Refused without writing: another workspace's run, a missing run, a deleted run.
+    with pytest.raises(NotFoundError, match="not found"):
+        tracking.log_batch(run, metrics=points, workspace="other")
+    with pytest.raises(NotFoundError, match="Run with id=gone not found"):
+        tracking.log_batch("gone", metrics=points)
+    tracking.set_run_lifecycle(run, DELETED)
+    with pytest.raises(UsageError, match="must be in the 'active' state"):
+        tracking.log_batch(run, metrics=points)
+    assert _stored_points(store, run) == len(points) + 1
     store.dispose()
