@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,26 @@ def start_mlflow(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("mlflow server did not start")
 
 
+def median_s(call: Callable[[], object], repeat: int) -> float:
+    """The median seconds of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def history_s(client: MlflowClient, run_id: str) -> float:
+    """get_metric_history of the 100,000-point metric ``h``: median seconds of 3."""
+
+    def read() -> None:
+        points = client.get_metric_history(run_id, "h")
+        assert len(points) == 100_000, len(points)
+
+    return median_s(read, 3)
+
+
 SEARCH_PATH = "/api/2.0/mlflow/runs/search"
 SEARCH_FILTER = "metrics.accuracy > 0.9 and params.kind = 'a'"
 
@@ -104,25 +125,18 @@ def client_floor(url: str, run_id: str, search: tuple[str, str]) -> dict[str, An
                 time.sleep(0.05)
             client = MlflowClient(f"http://127.0.0.1:{port_file.read_text()}")
             batch_rate, single_rate = write_rates(client, run_id)
-            times = []
-            for _ in range(3):
-                start = time.perf_counter()
-                points = client.get_metric_history(run_id, "h")
-                times.append(time.perf_counter() - start)
-                assert len(points) == 100_000, len(points)
-            searches = []
-            for _ in range(5):
-                start = time.perf_counter()
-                client.search_runs([search[0]], SEARCH_FILTER, max_results=1000)
-                searches.append(time.perf_counter() - start)
+            history = history_s(client, run_id)
+            searched = median_s(
+                lambda: client.search_runs([search[0]], SEARCH_FILTER, max_results=1000), 5
+            )
         finally:
             canned.terminate()
             canned.wait(timeout=30)
     return {
         "log_batch_metrics_per_s": round(batch_rate),
         "log_metric_per_s": round(single_rate),
-        "history_100k_s": round(statistics.median(times), 3),
-        "search_filtered_ms": round(statistics.median(searches) * 1000, 1),
+        "history_100k_s": round(history, 3),
+        "search_filtered_ms": round(searched * 1000, 1),
     }
 
 
@@ -159,24 +173,19 @@ def measure(url: str, search_runs: int) -> dict[str, Any]:
         client.log_batch(
             history_run, metrics=[Metric("h", float(i), now, b * 1000 + i) for i in range(1000)]
         )
-    history = []
-    for _ in range(3):
-        start = time.perf_counter()
-        points = client.get_metric_history(history_run, "h")
-        history.append(time.perf_counter() - start)
-        assert len(points) == 100_000, len(points)
+    history = history_s(client, history_run)
     # The same answer on the raw API (read and JSON-decoded): what the server costs, without
     # the client's protobuf parsing of every point.
-    raw = []
-    with httpx.Client(base_url=url, timeout=120) as http:
-        for _ in range(5):
-            start = time.perf_counter()
-            answer = http.get(
-                "/api/2.0/mlflow/metrics/get-history",
-                params={"run_id": history_run, "metric_key": "h"},
-            ).json()
-            raw.append(time.perf_counter() - start)
-            assert len(answer["metrics"]) == 100_000
+    http = httpx.Client(base_url=url, timeout=120)  # closed at the end, after the search
+
+    def raw_history() -> None:
+        answer = http.get(
+            "/api/2.0/mlflow/metrics/get-history",
+            params={"run_id": history_run, "metric_key": "h"},
+        ).json()
+        assert len(answer["metrics"]) == 100_000
+
+    raw = median_s(raw_history, 5)
     search_exp = client.create_experiment(f"search-{time.time_ns()}")
     for i in range(search_runs):
         r = client.create_run(search_exp).info.run_id
@@ -194,32 +203,32 @@ def measure(url: str, search_runs: int) -> dict[str, Any]:
         client.search_runs([search_exp], "", max_results=1000)
         unfiltered.append(time.perf_counter() - start)
     # The filtered search on the raw API (read and JSON-decoded), kept for the client floor.
-    raw_search = []
-    with httpx.Client(base_url=url, timeout=120) as http:
-        for _ in range(5):
-            start = time.perf_counter()
-            answer = http.post(
-                SEARCH_PATH,
-                json={
-                    "experiment_ids": [search_exp],
-                    "filter": SEARCH_FILTER,
-                    "max_results": 1000,
-                    "run_view_type": "ACTIVE_ONLY",
-                },
-            )
-            assert len(answer.json()["runs"]) == len(found)
-            raw_search.append(time.perf_counter() - start)
+    body = {
+        "experiment_ids": [search_exp],
+        "filter": SEARCH_FILTER,
+        "max_results": 1000,
+        "run_view_type": "ACTIVE_ONLY",
+    }
+    answers: list[str] = []
+
+    def raw_search() -> None:
+        answer = http.post(SEARCH_PATH, json=body)
+        assert len(answer.json()["runs"]) == len(found)
+        answers.append(answer.text)
+
+    raw_search_s = median_s(raw_search, 5)
+    http.close()
     return {
         "log_batch_metrics_per_s": round(batch_rate),
         "log_metric_per_s": round(single_rate),
-        "history_100k_s": round(statistics.median(history), 3),
-        "history_100k_raw_api_s": round(statistics.median(raw), 3),
+        "history_100k_s": round(history, 3),
+        "history_100k_raw_api_s": round(raw, 3),
         "history_run": history_run,
         f"search_{search_runs}_filtered_ms": round(statistics.median(filtered) * 1000, 1),
         f"search_{search_runs}_unfiltered_ms": round(statistics.median(unfiltered) * 1000, 1),
-        f"search_{search_runs}_filtered_raw_api_ms": round(statistics.median(raw_search) * 1000, 1),
+        f"search_{search_runs}_filtered_raw_api_ms": round(raw_search_s * 1000, 1),
         "filtered_hits": len(found),
-        "search": (search_exp, answer.text),
+        "search": (search_exp, answers[-1]),
     }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -32,11 +33,14 @@ from sqlalchemy import (
     delete,
     exists,
     false,
+    literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -468,11 +472,7 @@ class SqlTrackingStore:
         foreign key (one check per batch instead of one per point), so this key-share lock
         on PostgreSQL is what keeps the run from being deleted under them. SQLite's write
         transaction (BEGIN IMMEDIATE) already excludes every other writer."""
-        stage, _ = self._run_ref(conn, run_id, workspace, lock=True)
-        if stage != ACTIVE:
-            raise UsageError(
-                f"The run {run_id} must be in the 'active' state. Current state is {stage}."
-            )
+        _require_active(run_id, self._run_ref(conn, run_id, workspace, lock=True)[0])
 
     # Params, tags, metrics --------------------------------------------------------
     def log_params(self, run_id: str, params: dict[str, str], workspace: str | None = None) -> None:
@@ -631,34 +631,11 @@ class SqlTrackingStore:
                 cursor.close()
         if row is None:
             raise NotFoundError(f"Run with id={run_id} not found")
-        if row[0] != ACTIVE:  # the statement wrote nothing for a run that is not active
-            raise UsageError(
-                f"The run {run_id} must be in the 'active' state. Current state is {row[0]}."
-            )
+        _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
 
     def _latest_upsert(self) -> Any:
         if self._latest_stmt is None:
-            stmt = self._insert(LATEST)
-            new = stmt.excluded
-            newer = or_(
-                new.step > LATEST.c.step,
-                and_(new.step == LATEST.c.step, new.timestamp > LATEST.c.timestamp),
-                and_(
-                    new.step == LATEST.c.step,
-                    new.timestamp == LATEST.c.timestamp,
-                    new.value > LATEST.c.value,
-                ),
-            )
-            self._latest_stmt = stmt.on_conflict_do_update(
-                index_elements=[LATEST.c.run_uuid, LATEST.c.key],
-                set_={
-                    "value": new.value,
-                    "timestamp": new.timestamp,
-                    "step": new.step,
-                    "is_nan": new.is_nan,
-                },
-                where=newer,
-            )
+            self._latest_stmt = _keep_newest(self._insert(LATEST))
         return self._latest_stmt
 
     def latest_metrics(self, run_id: str) -> dict[str, float]:
@@ -1033,44 +1010,72 @@ def _arrays(prefix: str, points: list[_Point]) -> dict[str, list[Any]]:
     }
 
 
-def _pg_points_sql(in_workspace: bool) -> str:
-    workspace_join = "JOIN workspaces w ON w.id = e.workspace_id" if in_workspace else ""
-    workspace_where = "AND w.name = %(ws)s" if in_workspace else ""
-    columns = "key, value, timestamp, step, is_nan"
-
-    def unnest(prefix: str) -> str:
-        return (
-            f"unnest(%({prefix}key)s::varchar[], %({prefix}value)s::float8[], "
-            f"%({prefix}timestamp)s::int8[], %({prefix}step)s::int8[], "
-            f"%({prefix}is_nan)s::bool[]) AS p({columns})"
+def _require_active(run_id: str, stage: str) -> None:
+    if stage != ACTIVE:
+        raise UsageError(
+            f"The run {run_id} must be in the 'active' state. Current state is {stage}."
         )
 
-    return f"""
-WITH run AS (
-    SELECT r.run_uuid, r.lifecycle_stage
-    FROM tracking_runs r JOIN tracking_experiments e ON e.id = r.experiment_id {workspace_join}
-    WHERE r.run_uuid = %(run)s {workspace_where}
-    FOR KEY SHARE OF r
-), live AS (
-    SELECT run_uuid FROM run WHERE lifecycle_stage = '{ACTIVE}'
-), points AS (
-    INSERT INTO tracking_metrics (run_uuid, {columns})
-    SELECT live.run_uuid, p.* FROM live, {unnest("")}
-), latest AS (
-    INSERT INTO tracking_latest_metrics AS old (run_uuid, {columns})
-    SELECT live.run_uuid, p.* FROM live, {unnest("latest_")}
-    ON CONFLICT (run_uuid, key) DO UPDATE
-    SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step,
-        is_nan = excluded.is_nan
-    WHERE excluded.step > old.step
-       OR (excluded.step = old.step AND excluded.timestamp > old.timestamp)
-       OR (excluded.step = old.step AND excluded.timestamp = old.timestamp
-           AND excluded.value > old.value)
-)
-SELECT lifecycle_stage FROM run
-"""
+
+def _keep_newest(stmt: Any) -> Any:
+    """An insert into ``tracking_latest_metrics`` that keeps, per (run, key), the newest
+    value by MLflow's order (step, then timestamp, then value): :func:`_order` in SQL."""
+    new = stmt.excluded
+    newer = or_(
+        new.step > LATEST.c.step,
+        and_(new.step == LATEST.c.step, new.timestamp > LATEST.c.timestamp),
+        and_(
+            new.step == LATEST.c.step,
+            new.timestamp == LATEST.c.timestamp,
+            new.value > LATEST.c.value,
+        ),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[LATEST.c.run_uuid, LATEST.c.key],
+        set_={
+            "value": new.value,
+            "timestamp": new.timestamp,
+            "step": new.step,
+            "is_nan": new.is_nan,
+        },
+        where=newer,
+    )
 
 
+def _pg_points_sql(in_workspace: bool) -> str:
+    """One statement: the general path's run check and lock (``_RUN_REF``), the points, and
+    its latest-value upsert (``_keep_newest``), fed from arrays through ``unnest``."""
+    columns = list(_POINT_COLUMNS)
+
+    def from_arrays(prefix: str) -> Any:
+        arrays = ", ".join(
+            f"CAST(:{prefix}{name} AS {kind}[])"
+            for name, kind in zip(
+                columns[1:], ("varchar", "float8", "int8", "int8", "bool"), strict=True
+            )
+        )
+        points = text(f"live, unnest({arrays}) AS p({', '.join(columns[1:])})")
+        return select(
+            bindparam("run", type_=String), *(literal_column(f"p.{c}") for c in columns[1:])
+        ).select_from(points)
+
+    def sql(stmt: Any) -> str:
+        return str(stmt.compile(dialect=_PG_DIALECT))
+
+    insert_points = postgresql.insert(METRIC).from_select(columns, from_arrays(""))
+    upsert_latest = _keep_newest(
+        postgresql.insert(LATEST).from_select(columns, from_arrays("latest_"))
+    )
+    return (
+        f"WITH run AS ({sql(_RUN_REF[in_workspace, True])}),"
+        f" live AS (SELECT 1 FROM run WHERE lifecycle_stage = '{ACTIVE}'),"
+        f" points AS ({sql(insert_points)}),"
+        f" latest AS ({sql(upsert_latest)})"
+        " SELECT lifecycle_stage FROM run"
+    )
+
+
+_PG_DIALECT = psycopg_dialect()
 # Built once, with and without the workspace check: see SqlTrackingStore._log_points_at_once.
 _PG_POINTS = {flag: _pg_points_sql(flag) for flag in (False, True)}
 

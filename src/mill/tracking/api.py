@@ -442,9 +442,7 @@ def build_tracking_router(extra: list[tuple[str, str, Handler]] | None = None) -
         router.add_api_route(path, _endpoint(handler), methods=[method])
     # Registry endpoints the extra routes lack (Databricks and Unity Catalog ones) say so.
     for noun in ("registered-models", "model-versions"):
-        router.add_api_route(
-            f"/{noun}/{{rest:path}}", _registry, methods=["GET", "POST", "PATCH", "DELETE"]
-        )
+        router.add_api_route(f"/{noun}/{{rest:path}}", _registry, methods=_ALL_METHODS)
     router.add_api_route("/{rest:path}", _unserved, methods=_ALL_METHODS)  # last: the rest
     return router
 
