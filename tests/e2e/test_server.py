@@ -70,6 +70,20 @@ def test_non_loopback_needs_a_token_and_then_checks_it(tmp_path: Path) -> None:
         assert info["token_required"] is True
         assert "t0ken-value" not in (home.home / "server.json").read_text()
         assert httpx.get(f"{info['url']}/api/v1/workspaces").status_code == 401
+        # The MLflow API too, fixed-path calls (found ahead of the routers) included.
+        for path in (
+            "/api/2.0/mlflow/experiments/search",
+            "/workspaces/default/api/2.0/mlflow/runs/search",
+        ):
+            assert httpx.post(f"{info['url']}{path}", json={}).status_code == 401
+        assert (
+            httpx.post(
+                f"{info['url']}/api/2.0/mlflow/experiments/search",
+                json={},
+                headers={"Authorization": "Bearer t0ken-value"},
+            ).status_code
+            == 200
+        )
         denied = home.cli("workspace", "list", check=False)
         assert denied.returncode == 1 and "token" in denied.stderr
         assert "default" in home.cli("workspace", "list", MILL_TOKEN="t0ken-value").stdout

@@ -166,7 +166,7 @@ def create_app(
     for module in modules:
         app.include_router(module.router, prefix="/api/v1")
 
-    from mill.tracking.routers import routers_for_app
+    from mill.tracking.routers import add_mlflow_routes
 
     app.state.tracking_store = ctx.tracking  # one store for the MLflow API and the services
 
@@ -175,8 +175,7 @@ def create_app(
         datastore = ctx.store.get_datastore(workspace, DEFAULT_DATASTORE)
         return local_path(datastore, "mlflow-artifacts")
 
-    for prefix, router in routers_for_app(artifact_root):
-        app.include_router(router, prefix=prefix)
+    add_mlflow_routes(app, artifact_root)
     return app
 
 

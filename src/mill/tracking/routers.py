@@ -1,4 +1,4 @@
-"""Where the MLflow-compatible routers are mounted: plain (the ``default`` workspace) and
+"""Where the MLflow-compatible routes are mounted: plain (the ``default`` workspace) and
 under ``/workspaces/{ws}``, each for ``/api`` and ``/ajax-api`` (which the MLflow UI uses)."""
 
 from __future__ import annotations
@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import FastAPI
 
-from mill.tracking.api import build_tracking_router, build_unserved_router
+from mill.tracking.api import FixedPathRoute, build_tracking_router, build_unserved_router
 
-__all__ = ["ArtifactRoot", "routers_for_app"]
+__all__ = ["ArtifactRoot", "add_mlflow_routes"]
 
 ArtifactRoot = Callable[[str], Path]
 
 
-def routers_for_app(artifact_root: ArtifactRoot | None = None) -> list[tuple[str, APIRouter]]:
-    """``(prefix, router)`` pairs for ``app.include_router(router, prefix=prefix)``.
+def add_mlflow_routes(app: FastAPI, artifact_root: ArtifactRoot | None = None) -> None:
+    """Serve the MLflow APIs from ``app``: the fixed-path calls first of all its routes
+    (:class:`FixedPathRoute`), the rest through routers after its own.
 
     ``artifact_root(workspace)`` is the folder that holds a workspace's MLflow artifacts;
     without it, artifacts go under the app's ``ctx.workspace_root(ws) / "mlflow-artifacts"``.
@@ -29,10 +30,9 @@ def routers_for_app(artifact_root: ArtifactRoot | None = None) -> list[tuple[str
     tracking = build_tracking_router(routes)
     artifacts = build_artifacts_router(artifact_root)
     unserved = build_unserved_router()
-    pairs: list[tuple[str, APIRouter]] = []
     for base in ("", "/workspaces/{ws}"):
         for api in ("api", "ajax-api"):
-            pairs.append((f"{base}/{api}/2.0/mlflow", tracking))
-            pairs.append((f"{base}/{api}/2.0/mlflow-artifacts", artifacts))
-            pairs.append((f"{base}/{api}/3.0/mlflow", unserved))
-    return pairs
+            app.include_router(tracking, prefix=f"{base}/{api}/2.0/mlflow")
+            app.include_router(artifacts, prefix=f"{base}/{api}/2.0/mlflow-artifacts")
+            app.include_router(unserved, prefix=f"{base}/{api}/3.0/mlflow")
+    app.router.routes.insert(0, FixedPathRoute(routes))

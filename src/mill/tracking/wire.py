@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 
 from mill.errors import ConflictError, MillError, NotFoundError, NotSupportedError, UsageError
 
-__all__ = ["Args", "MlflowRoute", "error_response", "num", "request_args"]
+__all__ = ["Args", "Endpoint", "MlflowRoute", "error_response", "guarded", "num", "request_args"]
 
 log = logging.getLogger("mill.tracking")
 
@@ -49,19 +49,26 @@ def error_response(exc: Exception) -> JSONResponse:
     )
 
 
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def guarded(endpoint: Endpoint) -> Endpoint:
+    """``endpoint`` with every error, whatever it is, answered in MLflow's shape."""
+
+    async def guarded_endpoint(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception as exc:  # every error answers in MLflow's shape
+            return error_response(exc)
+
+    return guarded_endpoint
+
+
 class MlflowRoute(APIRoute):
     """A route whose errors, all of them, answer in MLflow's format."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def guarded(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception as exc:  # every error answers in MLflow's shape
-                return error_response(exc)
-
-        return guarded
+    def get_route_handler(self) -> Endpoint:
+        return guarded(super().get_route_handler())
 
 
 class Args:

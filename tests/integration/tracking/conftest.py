@@ -18,14 +18,12 @@ from mill.config import Settings
 from mill.server.app import create_app
 from mill.services.context import Context
 from mill.store import SqlStore
-from mill.tracking.routers import routers_for_app
 
 
 @dataclass
 class Server:
     url: str
     ctx: Context
-    artifacts: Path
 
 
 @pytest.fixture
@@ -34,11 +32,7 @@ def server(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     settings = Settings(home=tmp_path / "home", database_url=db_url)
     ctx = Context(settings=settings, store=SqlStore(db_url), runner=LocalRunner())
-    artifacts = tmp_path / "artifacts"
     app = create_app(ctx, run_loops=False)
-    if not any(getattr(r, "path", "").startswith("/api/2.0/mlflow") for r in app.routes):
-        for prefix, router in routers_for_app(lambda ws: artifacts / ws):
-            app.include_router(router, prefix=prefix)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -52,7 +46,7 @@ def server(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield Server(f"http://127.0.0.1:{port}", ctx, artifacts)
+        yield Server(f"http://127.0.0.1:{port}", ctx)
     finally:
         import mlflow
         import mlflow.tracking.fluent

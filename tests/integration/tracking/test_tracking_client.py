@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 from typing import Any as Server
 
 import mlflow
@@ -187,3 +188,36 @@ def test_workspace_prefix(server: Server) -> None:
         default.get_run(run.info.run_id)
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert team.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+
+
+def test_fixed_path_calls_answer_alike_under_every_prefix(server: Server) -> None:
+    """Fixed-path calls are found ahead of the routers (FixedPathRoute): under each prefix
+    they land in the prefix's workspace, and what they do not serve answers as before."""
+    from mill.services import workspaces
+
+    workspaces.create(server.ctx, "team", None, {})
+
+    def call(method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, f"{server.url}{path}", timeout=30, **kwargs)
+
+    made = call(
+        "POST", "/workspaces/team/ajax-api/2.0/mlflow/experiments/create", json={"name": "e"}
+    )
+    assert made.status_code == 200, made.text
+    by_name = {"experiment_name": "e"}
+    found = call("GET", "/workspaces/team/api/2.0/mlflow/experiments/get-by-name", params=by_name)
+    assert found.json()["experiment"]["experiment_id"] == made.json()["experiment_id"]
+    for path in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # the default workspace's
+        missing = call("GET", f"{path}/experiments/get-by-name", params=by_name)
+        assert (
+            missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        )
+    nowhere = call("POST", "/workspaces/nope/api/2.0/mlflow/experiments/create", json={"name": "e"})
+    assert nowhere.status_code == 404, nowhere.text
+    assert nowhere.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "nope" in nowhere.json()["message"]
+    # A fixed path with the wrong method, and a path with a parameter, go to the routers.
+    wrong = call("GET", "/api/2.0/mlflow/runs/log-metric")
+    assert wrong.status_code == 404 and wrong.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    model = call("GET", "/workspaces/team/api/2.0/mlflow/logged-models/m-404")
+    assert model.status_code == 404 and model.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
