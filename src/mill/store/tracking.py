@@ -657,7 +657,8 @@ class SqlTrackingStore:
     def metric_history(
         self, run_id: str, key: str, workspace: str | None = None
     ) -> list[tuple[float, int, int, bool]]:
-        """``(value, timestamp, step, is_nan)`` by step then timestamp, in one indexed query."""
+        """``(value, timestamp, step, is_nan)`` by step, then timestamp, then value (MLflow's
+        own last tie-break), in one indexed query."""
         return self.metric_history_page(run_id, key, workspace)[0]
 
     def metric_history_page(
@@ -681,7 +682,8 @@ class SqlTrackingStore:
             stmt = (
                 select(METRIC.c.value, METRIC.c.timestamp, METRIC.c.step, METRIC.c.is_nan)
                 .where(METRIC.c.run_uuid == run_id, METRIC.c.key == key)
-                .order_by(METRIC.c.step, METRIC.c.timestamp, METRIC.c.id)  # id: stable pages
+                # A total order, so pages are stable: rows alike in all four are identical.
+                .order_by(METRIC.c.step, METRIC.c.timestamp, METRIC.c.value, METRIC.c.is_nan)
             )
             if offset:
                 stmt = stmt.offset(offset)

@@ -86,8 +86,9 @@ def test_deleting_a_workspace_deletes_its_metric_points_only(db_url: str) -> Non
     store.dispose()
 
 
-def test_upgrading_to_0008_keeps_every_point(db_url: str) -> None:
-    """0008 rebuilds the points table on SQLite (to drop its foreign key): nothing may be lost."""
+def test_upgrading_from_0007_keeps_every_point(db_url: str) -> None:
+    """0008 and 0009 rebuild the points table on SQLite (to drop its foreign key, then its
+    id), 0009 drops a column on PostgreSQL: nothing may be lost, the order stays."""
     store = SqlStore(db_url)
     migrate.upgrade(store.engine, "0007")
     store.create_workspace(Workspace("default"))
@@ -101,6 +102,10 @@ def test_upgrading_to_0008_keeps_every_point(db_url: str) -> None:
     assert [(v, t, s) for v, t, s, _ in history] == [(float(i), 1000 + i, i) for i in range(250)]
     with store.engine.connect() as conn:
         assert not inspect(conn).get_foreign_keys("tracking_metrics")
+        columns = {c["name"] for c in inspect(conn).get_columns("tracking_metrics")}
+        assert columns == {"run_uuid", "key", "value", "timestamp", "step", "is_nan"}
+    tracking.log_batch(run, metrics=_points(2))  # and it still takes points
+    assert len(tracking.metric_history(run, "loss")) == 252
     store.dispose()
 
 
@@ -137,4 +142,33 @@ def test_small_and_large_batches_keep_the_same_rules(db_url: str, count: int) ->
     with pytest.raises(UsageError, match="must be in the 'active' state"):
         tracking.log_batch(run, metrics=points)
     assert _stored_points(store, run) == len(points) + 1
+    store.dispose()
+
+
+def test_history_order_breaks_ties_by_value_and_pages_alike(db_url: str) -> None:
+    """Points alike in step and timestamp come by value (MLflow's last tie-break), a NaN
+    after a 0.0; paging through ties gives every point once, in the same order."""
+    store = SqlStore(db_url)
+    store.migrate()
+    store.create_workspace(Workspace("default"))
+    tracking = SqlTrackingStore(store)
+    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
+        "run_id"
+    ]
+    values = [3.0, math.nan, 1.0, 0.0, 2.0, 1.0]
+    for value in values:  # one call each, so they are stored in this order
+        tracking.log_batch(run, metrics=[{"key": "m", "value": value, "timestamp": 7, "step": 1}])
+    tracking.log_batch(run, metrics=[{"key": "m", "value": 9.0, "timestamp": 1, "step": 0}])
+    history = tracking.metric_history(run, "m")
+    assert [(v, is_nan) for v, _, _, is_nan in history] == [
+        (9.0, False), (0.0, False), (0.0, True), (1.0, False), (1.0, False), (2.0, False),
+        (3.0, False),
+    ]  # fmt: skip
+    paged, token = [], None
+    while True:
+        page, token = tracking.metric_history_page(run, "m", max_results=2, page_token=token)
+        paged += page
+        if token is None:
+            break
+    assert paged == history
     store.dispose()
