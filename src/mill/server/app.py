@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,9 +42,14 @@ def create_app(
     home_id: str = "",
     run_loops: bool = True,
     server_port: int | None = None,
+    freeze_startup_heap: bool = False,
 ) -> FastAPI:
     """Build the app. ``run_loops=False`` leaves the scheduler off (tests drive it by hand);
-    ``server_port`` (the control plane's own port) starts the scoring gateway beside it."""
+    ``server_port`` (the control plane's own port) starts the scoring gateway beside it;
+    ``freeze_startup_heap`` (the server process's own app) moves everything startup made out
+    of the garbage collector's sight (``gc.freeze``): a full collection walked all of it,
+    and the request that triggered one waited 60–100 ms (measured; none ran afterwards in
+    150 log-batches of 1,000 points)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +62,9 @@ def create_app(
             sched.start()
         if server_port is not None:
             await run_in_threadpool(endpoints.start_serving, ctx, server_port)
+        if freeze_startup_heap:
+            gc.collect()  # what is garbage now should not be kept forever
+            gc.freeze()
         try:
             yield
         finally:

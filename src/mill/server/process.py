@@ -116,7 +116,9 @@ def _run(
         runner=LocalRunner(),
         server_url=url,
     )
-    app = create_app(ctx, token=token, home_id=ident, server_port=requested_port)
+    app = create_app(
+        ctx, token=token, home_id=ident, server_port=requested_port, freeze_startup_heap=True
+    )
     info = {
         "url": url,
         "pid": os.getpid(),
