@@ -1,13 +1,18 @@
-"""PostgreSQL engines: pooled connections that went dead while idle are replaced, unseen."""
+"""PostgreSQL engines: pooled connections that went dead are replaced."""
 
 from __future__ import annotations
 
 import time
 
 import psycopg
+import pytest
+from psycopg import OperationalError
 from sqlalchemy import text
 
+from mill.domain.entities import Workspace
+from mill.store import SqlStore
 from mill.store.engine import make_engine
+from mill.store.tracking import SqlTrackingStore
 
 
 def _terminate_other_sessions(admin_url: str, database: str) -> int:
@@ -42,3 +47,29 @@ def test_idle_connections_killed_by_the_database_are_replaced(postgres_url: str)
             )
     finally:
         engine.dispose()
+
+
+def test_a_connection_lost_in_a_one_statement_write_is_not_pooled_again(
+    postgres_url: str,
+) -> None:
+    """A log_metric on PostgreSQL runs on the pool's raw connection: when the database drops
+    it, that call fails, and the next one (no idle ping in between) gets a new connection."""
+    store = SqlStore(postgres_url)
+    store.migrate()
+    store.create_workspace(Workspace("default"))
+    tracking = SqlTrackingStore(store)
+    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
+        "run_id"
+    ]
+    point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
+    tracking.log_batch(run, metrics=[point])  # the pool now holds one connection
+    database = postgres_url.rsplit("/", 1)[1]
+    assert _terminate_other_sessions(postgres_url, database) == 1
+    with pytest.raises(OperationalError):
+        tracking.log_batch(run, metrics=[point])
+    tracking.log_batch(run, metrics=[{**point, "step": 1}])
+    assert [step for _, _, step, _ in tracking.metric_history(run, "m")] == [0, 1]
+    with store.engine.connect() as conn:  # nothing left idle in a transaction either
+        idle = "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+        assert conn.scalar(text(idle)) == 0
+    store.dispose()

@@ -48,7 +48,7 @@ def create_app(
     ``server_port`` (the control plane's own port) starts the scoring gateway beside it;
     ``freeze_startup_heap`` (the server process's own app) moves everything startup made out
     of the garbage collector's sight (``gc.freeze``): a full collection walked all of it,
-    and the request that triggered one waited 60–100 ms (measured; none ran afterwards in
+    and the request that triggered one waited 60 to 100 ms (measured; none ran afterwards in
     150 log-batches of 1,000 points)."""
 
     @asynccontextmanager

@@ -621,14 +621,17 @@ class SqlTrackingStore:
             **_arrays("", points),
             **_arrays("latest_", latest),
         }
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(_PG_POINTS[workspace is not None], args)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+        # The pool's connection itself: a SQLAlchemy Connection and its isolation-level
+        # switch and reset were a third of this call's time in the server (measured).
+        pooled = self.engine.raw_connection()
+        pg: Any = pooled.driver_connection
+        try:
+            pg.autocommit = True
+            row = pg.execute(_PG_POINTS[workspace is not None], args).fetchone()
+        finally:
+            if not pg.closed:  # a lost one is closed: the pool's reset then discards it
+                pg.autocommit = False  # as the pool lends it
+            pooled.close()
         if row is None:
             raise NotFoundError(f"Run with id={run_id} not found")
         _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
