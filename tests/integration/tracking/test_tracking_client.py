@@ -74,6 +74,14 @@ def test_log_batch_and_search(client: MlflowClient) -> None:
     frame = mlflow.search_runs([exp], filter_string="params.p = 'odd'")
     assert sorted(frame["run_id"]) == sorted([ids[1], ids[3]])
     assert "metrics.acc" in frame.columns
+    # Two conditions on one key; a NaN, or no value at all, never matches a comparison.
+    both = client.search_runs([exp], "metrics.acc >= 0.1 AND metrics.acc < 0.3")
+    assert {r.info.run_id for r in both} == {ids[1], ids[2]}
+    lonely = client.create_run(exp).info.run_id
+    client.log_metric(lonely, "acc", math.nan)
+    for text in ("metrics.acc != 0.5", "params.p != 'x'", "tags.t != 'v1'"):
+        assert lonely not in {r.info.run_id for r in client.search_runs([exp], text)}, text
+    assert len(client.search_runs([exp], "metrics.acc != 0.5")) == 5
 
 
 def test_experiments_crud(client: MlflowClient) -> None:

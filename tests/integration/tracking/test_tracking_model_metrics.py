@@ -114,6 +114,15 @@ def test_search_runs_by_dataset(client: MlflowClient) -> None:
     assert ids("datasets.context = 'training' AND datasets.name = 'wine'") == {train}
     assert ids("datasets.name LIKE 'di%'") == {other}
     assert ids("datasets.name != 'iris'") == {train, other}  # any input other than iris
+    # The runs found carry their inputs, in the order logged, as get_run gives them.
+    (found,) = client.search_runs([exp], "datasets.name = 'iris'")
+    for run in (found, client.get_run(train)):
+        inputs = run.inputs.dataset_inputs
+        assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [
+            ("iris", "abc"),
+            ("wine", "w1"),
+        ]
+        assert [t.value for i in inputs for t in i.tags] == ["training", "eval"]
     with pytest.raises(MlflowException) as info:
         client.search_runs([exp], "datasets.source = 'x'")
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
