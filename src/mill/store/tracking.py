@@ -522,10 +522,13 @@ class SqlTrackingStore:
             and not self._async_commit
             and not params
             and not tags
-            and 0 < len(points) < _COPY_THRESHOLD
+            and points
             and not any(m.get("model_id") for m in metrics)
         ):
-            self._log_points_at_once(run_id, points, workspace)
+            if len(points) < _COPY_THRESHOLD:
+                self._log_points_at_once(run_id, points, workspace)
+            else:
+                self._log_points_by_copy(run_id, points, workspace)
             return
         with self._write() as conn:
             if self._async_commit:
@@ -579,7 +582,7 @@ class SqlTrackingStore:
     def _insert_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
         conn.execute(
             self._insert(PARAM).on_conflict_do_nothing(),
-            [{"run_uuid": run_id, "key": k, "value": v} for k, v in params.items()],
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(params.items())],
         )
         stored = dict(
             conn.execute(
@@ -605,7 +608,8 @@ class SqlTrackingStore:
             stmt.on_conflict_do_update(
                 index_elements=[TAG.c.run_uuid, TAG.c.key], set_={"value": stmt.excluded.value}
             ),
-            [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()],
+            # in key order, as the latest values (see _latest): no deadlock between writers
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in sorted(tags.items())],
         )
 
     def _upsert_latest(self, conn: Connection, points: list[_Point]) -> None:
@@ -638,6 +642,28 @@ class SqlTrackingStore:
         if row is None:
             raise NotFoundError(f"Run with id={run_id} not found")
         _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
+
+    def _log_points_by_copy(self, run_id: str, points: list[_Point], workspace: str | None) -> None:
+        """A metrics-only batch of many points on PostgreSQL in three round trips: BEGIN with
+        one statement that checks and locks the run and upserts the latest values (sent
+        together, pipelined), the COPY of the points, COMMIT. The general path takes six."""
+        latest = _latest(points)
+        args = {"run": run_id, "ws": workspace, **_arrays("latest_", latest)}
+        pooled = self.engine.raw_connection()
+        pg: Any = pooled.driver_connection
+        try:
+            with pg.pipeline():
+                checked = pg.execute(_PG_LATEST[workspace is not None], args)
+            row = checked.fetchone()
+            if row is None:
+                raise NotFoundError(f"Run with id={run_id} not found")
+            _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
+            with pg.cursor() as cursor, cursor.copy(_COPY_METRICS) as copy:
+                for point in points:
+                    copy.write_row(point)
+            pg.commit()
+        finally:
+            pooled.close()  # the pool's reset rolls back whatever did not commit
 
     def _latest_upsert(self) -> Any:
         if self._latest_stmt is None:
@@ -1043,13 +1069,15 @@ def _order(point: _Point) -> tuple[int, int, float]:
 
 
 def _latest(points: list[_Point]) -> list[_Point]:
-    """The newest point of each key (by step, then timestamp, then value, as MLflow)."""
+    """The newest point of each key (by step, then timestamp, then value, as MLflow), in
+    key order: every writer then locks a run's latest values in the same order, so two
+    batches naming the same keys in different orders cannot deadlock on PostgreSQL."""
     latest: dict[str, _Point] = {}
     for point in points:
         seen = latest.get(point[1])
         if seen is None or _order(point) > _order(seen):
             latest[point[1]] = point
-    return list(latest.values())
+    return [latest[key] for key in sorted(latest)]
 
 
 def _arrays(prefix: str, points: list[_Point]) -> dict[str, list[Any]]:
@@ -1093,9 +1121,10 @@ def _keep_newest(stmt: Any) -> Any:
     )
 
 
-def _pg_points_sql(in_workspace: bool) -> str:
-    """One statement: the general path's run check and lock (``_RUN_REF``), the points, and
-    its latest-value upsert (``_keep_newest``), fed from arrays through ``unnest``."""
+def _pg_points_sql(in_workspace: bool, with_points: bool = True) -> str:
+    """One statement: the general path's run check and lock (``_RUN_REF``), the points (or
+    not: a COPY sends them), and its latest-value upsert (``_keep_newest``), fed from arrays
+    through ``unnest``."""
     columns = list(_POINT_COLUMNS)
 
     def from_arrays(prefix: str) -> Any:
@@ -1120,8 +1149,8 @@ def _pg_points_sql(in_workspace: bool) -> str:
     return (
         f"WITH run AS ({sql(_RUN_REF[in_workspace, True])}),"
         f" live AS (SELECT 1 FROM run WHERE lifecycle_stage = '{ACTIVE}'),"
-        f" points AS ({sql(insert_points)}),"
-        f" latest AS ({sql(upsert_latest)})"
+        + (f" points AS ({sql(insert_points)})," if with_points else "")
+        + f" latest AS ({sql(upsert_latest)})"
         " SELECT lifecycle_stage FROM run"
     )
 
@@ -1129,6 +1158,8 @@ def _pg_points_sql(in_workspace: bool) -> str:
 _PG_DIALECT = psycopg_dialect()
 # Built once, with and without the workspace check: see SqlTrackingStore._log_points_at_once.
 _PG_POINTS = {flag: _pg_points_sql(flag) for flag in (False, True)}
+# The same without the points, which follow by COPY: see SqlTrackingStore._log_points_by_copy.
+_PG_LATEST = {flag: _pg_points_sql(flag, with_points=False) for flag in (False, True)}
 
 
 def _view(view_type: str | None) -> tuple[str, ...]:

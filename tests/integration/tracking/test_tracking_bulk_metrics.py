@@ -172,3 +172,23 @@ def test_history_order_breaks_ties_by_value_and_pages_alike(db_url: str) -> None
             break
     assert paged == history
     store.dispose()
+
+
+def test_a_big_batch_with_params_and_tags_is_one_transaction(db_url: str) -> None:
+    """With params or tags a batch takes the general path (COPY on PostgreSQL, inside the
+    same transaction as the params): a refused param leaves none of its points behind."""
+    store = SqlStore(db_url)
+    store.migrate()
+    store.create_workspace(Workspace("default"))
+    tracking = SqlTrackingStore(store)
+    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
+        "run_id"
+    ]
+    tracking.log_batch(run, metrics=_points(120), params={"lr": "0.1"}, tags={"team": "a"})
+    assert _stored_points(store, run) == 120
+    assert tracking.latest_metrics(run) == {"loss": 119.0}
+    assert tracking.params(run) == {"lr": "0.1"}
+    with pytest.raises(UsageError, match="Changing param values is not allowed"):
+        tracking.log_batch(run, metrics=_points(120), params={"lr": "0.2"})
+    assert _stored_points(store, run) == 120
+    store.dispose()

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+from mlflow.entities import Metric, RunTag
 
 
 def test_eight_concurrent_writers_lose_no_metric(server: Any) -> None:
@@ -31,3 +31,45 @@ def test_eight_concurrent_writers_lose_no_metric(server: Any) -> None:
         run = client.get_run(run_id)
         assert len(run.data.params) == 20
         assert run.data.metrics["m"] == 99.0
+
+
+def test_eight_writers_to_one_run_with_keys_in_any_order(server: Any) -> None:
+    """Each batch updates the latest value of every key it holds (and some set tags); writers
+    naming the same keys in different orders must not deadlock (PostgreSQL aborted one)."""
+    client = MlflowClient(server.url)
+    run_id = client.create_run(client.create_experiment("one-run")).info.run_id
+    keys = [f"k{i}" for i in range(8)]
+
+    def write(writer_no: int) -> None:
+        writer = MlflowClient(server.url)
+        order = keys[writer_no:] + keys[:writer_no]  # every writer its own order
+        for batch in range(6):
+            size = 3 if batch % 2 else 100  # small batches and COPY-sized ones
+            step = writer_no * 1000 + batch * 100
+            metrics = [
+                Metric(order[i % len(order)], float(step + i), 0, step + i) for i in range(size)
+            ]
+            tags = [RunTag(f"t-{k}", str(writer_no)) for k in order] if size == 3 else []
+            writer.log_batch(run_id, metrics=metrics, tags=tags)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(8)))  # re-raises any writer's error
+    assert {k for k in client.get_run(run_id).data.tags if k.startswith("t-")} == {
+        f"t-{k}" for k in keys
+    }
+    per_writer = 3 * (3 + 100)
+    assert sum(len(client.get_metric_history(run_id, k)) for k in keys) == 8 * per_writer
+    latest = client.get_run(run_id).data.metrics
+    assert (
+        latest
+        == {  # the highest step of each key, whoever wrote it
+            k: max(
+                float(w * 1000 + b * 100 + i)
+                for w in range(8)
+                for b in range(6)
+                for i in range(3 if b % 2 else 100)
+                if (keys[w:] + keys[:w])[i % 8] == k
+            )
+            for k in keys
+        }
+    )
