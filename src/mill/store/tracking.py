@@ -489,9 +489,16 @@ class SqlTrackingStore:
     ) -> None:
         """Append a model's metadata to the run's ``mlflow.log-model.history`` tag (a JSON
         list), as MLflow's store does for ``runs/log-model``; read and written in one write
-        transaction, so concurrent log_model calls on a run keep every entry."""
+        transaction that holds the run (SQLite's write lock; a row lock on PostgreSQL, where
+        two calls at once read the same history and the later write dropped an entry)."""
         with self._write() as conn:
             self._active_run(conn, run_id, workspace)
+            if not self._sqlite:  # one log-model of a run at a time (SQLite's write lock is)
+                conn.execute(
+                    select(RUN.c.run_uuid)
+                    .where(RUN.c.run_uuid == run_id)
+                    .with_for_update(key_share=True)  # FOR NO KEY UPDATE: metrics still go
+                )
             current = conn.scalar(
                 select(TAG.c.value).where(TAG.c.run_uuid == run_id, TAG.c.key == LOGGED_MODELS_TAG)
             )
