@@ -4,6 +4,7 @@ Both servers are driven by the real `mlflow` client (MlflowClient), so the figur
 the client's own cost, as a user sees it:
   * log_batch of 1,000 metrics per call -> metrics/s
   * single log_metric calls -> metrics/s
+  * both again as prebuilt bodies on the raw API (httpx): the server's part
   * get_metric_history of a 100,000-point metric -> seconds, and the same answer on the raw
     API (the server's part, read and JSON-decoded with httpx)
   * search_runs with a metric and a param filter, and unfiltered -> median ms
@@ -160,6 +161,41 @@ def write_rates(client: MlflowClient, run: str) -> tuple[float, float]:
     return batch_rate, singles / (time.perf_counter() - start)
 
 
+def raw_write_rates(http: httpx.Client, run: str) -> tuple[float, float]:
+    """The same writes as :func:`write_rates` as prebuilt JSON bodies on the raw API (what
+    the mlflow client sends: int64s as strings), so the server's part is measured without
+    the client's: 50 log-batch calls of 1,000 metrics, 200 log-metric calls."""
+    now = str(int(time.time() * 1000))
+    headers = {"Content-Type": "application/json"}
+
+    def post(path: str, body: str) -> None:
+        answer = http.post(f"/api/2.0/mlflow/runs/{path}", content=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+
+    def batch(b: int) -> str:
+        metrics = [
+            {"key": "raw-loss", "value": float(i), "timestamp": now, "step": str(b * 1000 + i)}
+            for i in range(1000)
+        ]
+        return json.dumps({"run_id": run, "metrics": metrics})
+
+    batches = [batch(b) for b in range(51)]
+    singles = [
+        json.dumps({"run_id": run, "key": "raw-single", "value": 1.0, "timestamp": now, "step": i})
+        for i in range(201)
+    ]
+    post("log-batch", batches[0])  # untimed, as in write_rates
+    post("log-metric", singles[0])
+    start = time.perf_counter()
+    for body in batches[1:]:
+        post("log-batch", body)
+    batch_rate = 50 * 1000 / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for body in singles[1:]:
+        post("log-metric", body)
+    return batch_rate, 200 / (time.perf_counter() - start)
+
+
 def measure(url: str, search_runs: int) -> dict[str, Any]:
     client = MlflowClient(url)
     exp = client.create_experiment(f"bench-{time.time_ns()}")
@@ -167,6 +203,8 @@ def measure(url: str, search_runs: int) -> dict[str, Any]:
     now = int(time.time() * 1000)
 
     batch_rate, single_rate = write_rates(client, run)
+    with httpx.Client(base_url=url, timeout=120) as http:
+        raw_batch_rate, raw_single_rate = raw_write_rates(http, run)
 
     history_run = client.create_run(exp).info.run_id
     for b in range(100):
@@ -213,7 +251,7 @@ def measure(url: str, search_runs: int) -> dict[str, Any]:
 
     def raw_search() -> None:
         answer = http.post(SEARCH_PATH, json=body)
-        assert len(answer.json()["runs"]) == len(found)
+        assert len(answer.json().get("runs", [])) == len(found)
         answers.append(answer.text)
 
     raw_search_s = median_s(raw_search, 5)
@@ -221,6 +259,8 @@ def measure(url: str, search_runs: int) -> dict[str, Any]:
     return {
         "log_batch_metrics_per_s": round(batch_rate),
         "log_metric_per_s": round(single_rate),
+        "log_batch_raw_api_metrics_per_s": round(raw_batch_rate),
+        "log_metric_raw_api_per_s": round(raw_single_rate),
         "history_100k_s": round(history, 3),
         "history_100k_raw_api_s": round(raw, 3),
         "history_run": history_run,
@@ -267,9 +307,17 @@ def main() -> None:
             stop(settings)
     ratios: dict[str, float] = {}
     if peer:
-        for k in ("log_batch_metrics_per_s", "log_metric_per_s"):
+        for k in (
+            "log_batch_metrics_per_s",
+            "log_metric_per_s",
+            "log_batch_raw_api_metrics_per_s",
+            "log_metric_raw_api_per_s",
+        ):
             ratios[k] = round(mill[k] / peer[k], 1)
         ratios["history_speedup"] = round(peer["history_100k_s"] / mill["history_100k_s"], 1)
+        ratios["history_raw_api_speedup"] = round(
+            peer["history_100k_raw_api_s"] / mill["history_100k_raw_api_s"], 1
+        )
         key = f"search_{args.peer_runs}_filtered_ms"
         ratios["search_filtered_speedup"] = round(peer[key] / mill[key], 1)
     for figures in (peer, mill, mill_large):
