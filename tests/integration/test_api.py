@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from mill.server.app import create_app
 from mill.services.context import Context
@@ -82,6 +83,28 @@ def test_a_job_runs_with_real_processes(api: TestClient, ctx: Context) -> None:
         / "out"
     )
     assert (out / "n.txt").read_text() == "7\n"
+
+
+def test_an_idle_scheduler_pass_is_one_query(api: TestClient, ctx: Context) -> None:
+    """With no unfinished job a pass only looks (twice a second, on every idle server); with
+    one, it does its work."""
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    scheduler = Scheduler(ctx)
+    event.listen(ctx.store.engine, "before_cursor_execute", count)
+    try:
+        scheduler.tick()
+        assert len(statements) == 1, statements
+        name = api.post("/api/v1/workspaces/default/jobs", json={"command": "true"}).json()["name"]
+        statements.clear()
+        scheduler.tick()
+        assert len(statements) > 1
+    finally:
+        event.remove(ctx.store.engine, "before_cursor_execute", count)
+    assert _run_until_done(ctx, api, name)["status"] == "Completed"
 
 
 def test_a_failing_job_records_exit_code_and_reason(api: TestClient, ctx: Context) -> None:

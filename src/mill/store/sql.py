@@ -411,6 +411,13 @@ class SqlStore(AssetStoreMixin, ModelStoreMixin, EndpointStoreMixin):
             rows = s.scalars(select(JobRow).where(JobRow.status.in_(values)).order_by(JobRow.id))
             return [_job(r, names[r.workspace_id]) for r in rows]
 
+    def any_job_in(self, statuses: Iterable[JobStatus]) -> bool:
+        """Whether any job of any workspace is in one of ``statuses`` (one indexed probe)."""
+        values = [s.value for s in statuses]
+        with self.engine.connect() as conn:
+            found = conn.scalar(select(JobRow.id).where(JobRow.status.in_(values)).limit(1))
+        return found is not None
+
     def active_slots(self) -> dict[tuple[str, str], int]:
         """Slots held per (workspace, compute) by jobs that are preparing, running or finalizing."""
         with self._session() as s:
