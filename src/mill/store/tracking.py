@@ -92,7 +92,11 @@ LOGGED_MODELS_TAG = "mlflow.log-model.history"  # what MLflow's runs/log-model a
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 MAX_PARAM_VALUE = 6000
 _COPY_THRESHOLD = 50  # below this, COPY's set-up costs more than it saves
-_COPY_METRICS = "COPY tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) FROM STDIN"
+_COPY_METRICS = (
+    "COPY tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) FROM STDIN"
+    " (FORMAT BINARY)"  # neither side formats or parses numbers as text: 5-10% of a COPY
+)
+_COPY_TYPES = ["varchar", "varchar", "float8", "int8", "int8", "bool"]  # as in _Point
 _INSERT_METRICS_SQLITE = (
     "INSERT INTO tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -580,9 +584,7 @@ class SqlTrackingStore:
             if self._sqlite:
                 cursor.executemany(_INSERT_METRICS_SQLITE, points)
             else:
-                with cursor.copy(_COPY_METRICS) as copy:
-                    for point in points:
-                        copy.write_row(point)
+                _copy_points(cursor, points)
         finally:
             cursor.close()
 
@@ -665,9 +667,8 @@ class SqlTrackingStore:
             if row is None:
                 raise NotFoundError(f"Run with id={run_id} not found")
             _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
-            with pg.cursor() as cursor, cursor.copy(_COPY_METRICS) as copy:
-                for point in points:
-                    copy.write_row(point)
+            with pg.cursor() as cursor:
+                _copy_points(cursor, points)
             pg.commit()
         finally:
             pooled.close()  # the pool's reset rolls back whatever did not commit
@@ -1014,6 +1015,7 @@ def _default_id_query(ws_id: int) -> Select[Any]:
 # One metric point as stored: (run_uuid, key, value, timestamp, step, is_nan). A tuple, not a
 # dict: a log-batch builds a thousand of them, and they go to COPY/executemany as they are.
 _Point = tuple[str, str, float, int, int, bool]
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # what a timestamp and a step are stored as
 _POINT_COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
 
 
@@ -1027,9 +1029,22 @@ def _metric_point(run_id: str, metric: dict[str, Any]) -> _Point:
         step = int(metric.get("step") or 0)
     except (KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"invalid metric {key!r}: {exc}") from None
+    for name, number in (("timestamp", timestamp), ("step", step)):
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise UsageError(
+                f"invalid metric {key!r}: {name} {number} is outside the 64-bit integer range"
+            )
     if value != value:  # NaN is stored as 0.0 with is_nan set, as MLflow's schema does
         return (run_id, key, 0.0, timestamp, step, True)
     return (run_id, key, value, timestamp, step, False)
+
+
+def _copy_points(cursor: Any, points: list[_Point]) -> None:
+    """The points into ``tracking_metrics`` by one COPY on a psycopg cursor."""
+    with cursor.copy(_COPY_METRICS) as copy:
+        copy.set_types(_COPY_TYPES)
+        for point in points:
+            copy.write_row(point)
 
 
 def _point_dict(point: _Point) -> dict[str, Any]:

@@ -150,6 +150,31 @@ def test_errors_have_mlflow_codes(client: MlflowClient, server: Server) -> None:
     with pytest.raises(MlflowException) as info:
         client.log_param(run.info.run_id, "p", "2")
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+    # Steps and timestamps past 64 bits (the client's protobuf would refuse them), in a
+    # log-metric, a small batch and a COPY-sized one: 400, and nothing stored.
+    huge = str(2**63)
+    for path, body in (
+        ("log-metric", {"key": "big", "value": 1, "timestamp": 0, "step": huge}),
+        ("log-batch", {"metrics": [{"key": "big", "value": 1, "timestamp": huge, "step": 0}]}),
+        (
+            "log-batch",
+            {
+                "metrics": [
+                    {"key": "big", "value": 1, "timestamp": 0, "step": i} for i in range(99)
+                ]
+                + [{"key": "big", "value": 1, "timestamp": 0, "step": "-" + huge + "1"}]
+            },
+        ),
+    ):
+        answer = requests.post(
+            f"{server.url}/api/2.0/mlflow/runs/{path}",
+            json={"run_id": run.info.run_id, **body},
+            timeout=30,
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "outside the 64-bit integer range" in answer.json()["message"]
+    assert client.get_metric_history(run.info.run_id, "big") == []
     # The client splits big batches itself, so send one that is too big by hand.
     metrics = [{"key": "m", "value": 1, "timestamp": 0, "step": i} for i in range(1001)]
     answer = requests.post(
