@@ -8,11 +8,9 @@ import psycopg
 import pytest
 from psycopg import OperationalError
 from sqlalchemy import text
+from tests.tracking_stores import store_with_run
 
-from mill.domain.entities import Workspace
-from mill.store import SqlStore
 from mill.store.engine import make_engine
-from mill.store.tracking import SqlTrackingStore
 
 
 def _terminate_other_sessions(admin_url: str, database: str) -> int:
@@ -54,13 +52,7 @@ def test_a_connection_lost_in_a_one_statement_write_is_not_pooled_again(
 ) -> None:
     """A log_metric on PostgreSQL runs on the pool's raw connection: when the database drops
     it, that call fails, and the next one (no idle ping in between) gets a new connection."""
-    store = SqlStore(postgres_url)
-    store.migrate()
-    store.create_workspace(Workspace("default"))
-    tracking = SqlTrackingStore(store)
-    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
-        "run_id"
-    ]
+    store, tracking, run = store_with_run(postgres_url)
     point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
     tracking.log_batch(run, metrics=[point])  # the pool now holds one connection
     database = postgres_url.rsplit("/", 1)[1]

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, Literal, cast, get_args
 
 from sqlalchemy import (
     ColumnElement,
@@ -96,7 +96,6 @@ _COPY_METRICS = (
     "COPY tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) FROM STDIN"
     " (FORMAT BINARY)"  # neither side formats or parses numbers as text: 5-10% of a COPY
 )
-_COPY_TYPES = ["varchar", "varchar", "float8", "int8", "int8", "bool"]  # as in _Point
 _INSERT_METRICS_SQLITE = (
     "INSERT INTO tracking_metrics (run_uuid, key, value, timestamp, step, is_nan) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -465,7 +464,7 @@ class SqlTrackingStore:
             )
 
     def _run_ref(
-        self, conn: Connection, run_id: str, workspace: str | None, lock: bool = False
+        self, conn: Connection, run_id: str, workspace: str | None, lock: _Lock = ""
     ) -> tuple[str, int]:
         row = conn.execute(
             _RUN_REF[workspace is not None, lock], {"run": run_id, "ws": workspace}
@@ -474,12 +473,15 @@ class SqlTrackingStore:
             raise NotFoundError(f"Run with id={run_id} not found")
         return str(row[0]), int(row[1])
 
-    def _active_run(self, conn: Connection, run_id: str, workspace: str | None) -> None:
+    def _active_run(
+        self, conn: Connection, run_id: str, workspace: str | None, lock: _Lock = "share"
+    ) -> None:
         """Checks the run takes writes, and holds it until commit: metric points have no
         foreign key (one check per batch instead of one per point), so this key-share lock
-        on PostgreSQL is what keeps the run from being deleted under them. SQLite's write
-        transaction (BEGIN IMMEDIATE) already excludes every other writer."""
-        _require_active(run_id, self._run_ref(conn, run_id, workspace, lock=True)[0])
+        on PostgreSQL is what keeps the run from being deleted under them; ``"exclusive"``
+        also keeps out every other exclusive holder. SQLite's write transaction (BEGIN
+        IMMEDIATE) already excludes every other writer."""
+        _require_active(run_id, self._run_ref(conn, run_id, workspace, lock)[0])
 
     # Params, tags, metrics --------------------------------------------------------
     def log_params(self, run_id: str, params: dict[str, str], workspace: str | None = None) -> None:
@@ -496,13 +498,7 @@ class SqlTrackingStore:
         transaction that holds the run (SQLite's write lock; a row lock on PostgreSQL, where
         two calls at once read the same history and the later write dropped an entry)."""
         with self._write() as conn:
-            self._active_run(conn, run_id, workspace)
-            if not self._sqlite:  # one log-model of a run at a time (SQLite's write lock is)
-                conn.execute(
-                    select(RUN.c.run_uuid)
-                    .where(RUN.c.run_uuid == run_id)
-                    .with_for_update(key_share=True)  # FOR NO KEY UPDATE: metrics still go
-                )
+            self._active_run(conn, run_id, workspace, lock="exclusive")  # one log-model at a time
             current = conn.scalar(
                 select(TAG.c.value).where(TAG.c.run_uuid == run_id, TAG.c.key == LOGGED_MODELS_TAG)
             )
@@ -637,20 +633,13 @@ class SqlTrackingStore:
             **_arrays("", points),
             **_arrays("latest_", latest),
         }
-        # The pool's connection itself: a SQLAlchemy Connection and its isolation-level
-        # switch and reset were a third of this call's time in the server (measured).
-        pooled = self.engine.raw_connection()
-        pg: Any = pooled.driver_connection
-        try:
+        with self._pooled_pg() as pg:
             pg.autocommit = True
-            row = pg.execute(_PG_POINTS[workspace is not None], args).fetchone()
-        finally:
-            if not pg.closed:  # a lost one is closed: the pool's reset then discards it
-                pg.autocommit = False  # as the pool lends it
-            pooled.close()
-        if row is None:
-            raise NotFoundError(f"Run with id={run_id} not found")
-        _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
+            try:
+                _require_written(run_id, pg.execute(_PG_POINTS[workspace is not None], args))
+            finally:
+                if not pg.closed:  # a lost one is closed: the pool's reset then discards it
+                    pg.autocommit = False  # as the pool lends it
 
     def _log_points_by_copy(self, run_id: str, points: list[_Point], workspace: str | None) -> None:
         """A metrics-only batch of many points on PostgreSQL in three round trips: BEGIN with
@@ -658,20 +647,24 @@ class SqlTrackingStore:
         together, pipelined), the COPY of the points, COMMIT. The general path takes six."""
         latest = _latest(points)
         args = {"run": run_id, "ws": workspace, **_arrays("latest_", latest)}
-        pooled = self.engine.raw_connection()
-        pg: Any = pooled.driver_connection
-        try:
+        with self._pooled_pg() as pg:  # the pool's reset rolls back what did not commit
             with pg.pipeline():
                 checked = pg.execute(_PG_LATEST[workspace is not None], args)
-            row = checked.fetchone()
-            if row is None:
-                raise NotFoundError(f"Run with id={run_id} not found")
-            _require_active(run_id, row[0])  # the statement wrote nothing for an inactive run
+            _require_written(run_id, checked)
             with pg.cursor() as cursor:
                 _copy_points(cursor, points)
             pg.commit()
+
+    @contextmanager
+    def _pooled_pg(self) -> Iterator[Any]:
+        """The pool's psycopg connection itself, given back (and reset) after: a SQLAlchemy
+        Connection, with its isolation-level switch and reset, was a third of a log_metric's
+        time in the server (measured)."""
+        pooled = self.engine.raw_connection()
+        try:
+            yield pooled.driver_connection
         finally:
-            pooled.close()  # the pool's reset rolls back whatever did not commit
+            pooled.close()
 
     def _latest_upsert(self) -> Any:
         if self._latest_stmt is None:
@@ -985,7 +978,13 @@ def _run_dict(
     }
 
 
-def _run_ref_query(in_workspace: bool, lock: bool) -> Select[Any]:
+# How a run check holds the run row until commit on PostgreSQL (SQLite compiles no locking
+# clause): not at all; FOR KEY SHARE (writers of points, who only need it to stay); FOR NO KEY
+# UPDATE (one at a time among themselves, still beside the key-share holders).
+_Lock = Literal["", "share", "exclusive"]
+
+
+def _run_ref_query(in_workspace: bool, lock: _Lock) -> Select[Any]:
     stmt = (
         select(RUN.c.lifecycle_stage, EXP.c.workspace_id)
         .join(EXP, EXP.c.id == RUN.c.experiment_id)
@@ -993,14 +992,16 @@ def _run_ref_query(in_workspace: bool, lock: bool) -> Select[Any]:
     )
     if in_workspace:
         stmt = stmt.join(WS, WS.c.id == EXP.c.workspace_id).where(WS.c.name == bindparam("ws"))
-    if lock:  # FOR KEY SHARE OF tracking_runs; SQLite compiles no locking clause
-        stmt = stmt.with_for_update(read=True, key_share=True, of=RUN)
+    if lock:
+        stmt = stmt.with_for_update(read=lock == "share", key_share=True, of=RUN)
     return stmt
 
 
 # Built once: every write checks its run, and building the statement cost more than running it.
 _RUN_REF = {
-    (in_ws, lock): _run_ref_query(in_ws, lock) for in_ws in (False, True) for lock in (False, True)
+    (in_ws, lock): _run_ref_query(in_ws, lock)
+    for in_ws in (False, True)
+    for lock in get_args(_Lock)
 }
 
 
@@ -1017,6 +1018,8 @@ def _default_id_query(ws_id: int) -> Select[Any]:
 _Point = tuple[str, str, float, int, int, bool]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # what a timestamp and a step are stored as
 _POINT_COLUMNS = ("run_uuid", "key", "value", "timestamp", "step", "is_nan")
+# PostgreSQL's type of each, for COPY's binary rows and the unnest arrays.
+_POINT_TYPES = ("varchar", "varchar", "float8", "int8", "int8", "bool")
 
 
 def _metric_point(run_id: str, metric: dict[str, Any]) -> _Point:
@@ -1042,7 +1045,7 @@ def _metric_point(run_id: str, metric: dict[str, Any]) -> _Point:
 def _copy_points(cursor: Any, points: list[_Point]) -> None:
     """The points into ``tracking_metrics`` by one COPY on a psycopg cursor."""
     with cursor.copy(_COPY_METRICS) as copy:
-        copy.set_types(_COPY_TYPES)
+        copy.set_types(list(_POINT_TYPES))
         for point in points:
             copy.write_row(point)
 
@@ -1111,6 +1114,15 @@ def _arrays(prefix: str, points: list[_Point]) -> dict[str, list[Any]]:
     }
 
 
+def _require_written(run_id: str, checked: Any) -> None:
+    """After a one-statement write (:func:`_pg_points_sql`): it wrote nothing for a missing or
+    inactive run, and its one row (the run's stage) says which."""
+    row = checked.fetchone()
+    if row is None:
+        raise NotFoundError(f"Run with id={run_id} not found")
+    _require_active(run_id, row[0])
+
+
 def _require_active(run_id: str, stage: str) -> None:
     if stage != ACTIVE:
         raise UsageError(
@@ -1152,9 +1164,7 @@ def _pg_points_sql(in_workspace: bool, with_points: bool = True) -> str:
     def from_arrays(prefix: str) -> Any:
         arrays = ", ".join(
             f"CAST(:{prefix}{name} AS {kind}[])"
-            for name, kind in zip(
-                columns[1:], ("varchar", "float8", "int8", "int8", "bool"), strict=True
-            )
+            for name, kind in zip(columns[1:], _POINT_TYPES[1:], strict=True)
         )
         points = text(f"live, unnest({arrays}) AS p({', '.join(columns[1:])})")
         return select(
@@ -1169,7 +1179,7 @@ def _pg_points_sql(in_workspace: bool, with_points: bool = True) -> str:
         postgresql.insert(LATEST).from_select(columns, from_arrays("latest_"))
     )
     return (
-        f"WITH run AS ({sql(_RUN_REF[in_workspace, True])}),"
+        f"WITH run AS ({sql(_RUN_REF[in_workspace, 'share'])}),"
         f" live AS (SELECT 1 FROM run WHERE lifecycle_stage = '{ACTIVE}'),"
         + (f" points AS ({sql(insert_points)})," if with_points else "")
         + f" latest AS ({sql(upsert_latest)})"

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from sqlalchemy import func, inspect, select
+from tests.tracking_stores import store_with_run
 
 from mill.domain.entities import Workspace
 from mill.errors import NotFoundError, UsageError
@@ -111,14 +112,7 @@ def test_upgrading_from_0007_keeps_every_point(db_url: str) -> None:
 
 @pytest.mark.parametrize("count", [1, 3, 200])  # PostgreSQL: one statement below 50, COPY above
 def test_small_and_large_batches_keep_the_same_rules(db_url: str, count: int) -> None:
-    store = SqlStore(db_url)
-    store.migrate()
-    for name in ("default", "other"):
-        store.create_workspace(Workspace(name))
-    tracking = SqlTrackingStore(store)
-    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
-        "run_id"
-    ]
+    store, tracking, run = store_with_run(db_url, "other")
     # Out of order, a tie on step broken by timestamp, a NaN: the latest value is MLflow's.
     points = [
         {"key": "loss", "value": 0.5, "timestamp": 20, "step": 5},
@@ -148,13 +142,7 @@ def test_small_and_large_batches_keep_the_same_rules(db_url: str, count: int) ->
 def test_history_order_breaks_ties_by_value_and_pages_alike(db_url: str) -> None:
     """Points alike in step and timestamp come by value (MLflow's last tie-break), a NaN
     after a 0.0; paging through ties gives every point once, in the same order."""
-    store = SqlStore(db_url)
-    store.migrate()
-    store.create_workspace(Workspace("default"))
-    tracking = SqlTrackingStore(store)
-    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
-        "run_id"
-    ]
+    store, tracking, run = store_with_run(db_url)
     values = [3.0, math.nan, 1.0, 0.0, 2.0, 1.0]
     for value in values:  # one call each, so they are stored in this order
         tracking.log_batch(run, metrics=[{"key": "m", "value": value, "timestamp": 7, "step": 1}])
@@ -177,13 +165,7 @@ def test_history_order_breaks_ties_by_value_and_pages_alike(db_url: str) -> None
 def test_a_big_batch_with_params_and_tags_is_one_transaction(db_url: str) -> None:
     """With params or tags a batch takes the general path (COPY on PostgreSQL, inside the
     same transaction as the params): a refused param leaves none of its points behind."""
-    store = SqlStore(db_url)
-    store.migrate()
-    store.create_workspace(Workspace("default"))
-    tracking = SqlTrackingStore(store)
-    run = tracking.create_run("default", tracking.create_experiment("default", "e"))["info"][
-        "run_id"
-    ]
+    store, tracking, run = store_with_run(db_url)
     tracking.log_batch(run, metrics=_points(120), params={"lr": "0.1"}, tags={"team": "a"})
     assert _stored_points(store, run) == 120
     assert tracking.latest_metrics(run) == {"loss": 119.0}
